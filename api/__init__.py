@@ -1,0 +1,1 @@
+"""The REST API: reminder CRUD, validation, credentials, audit, ack."""

@@ -1,0 +1,58 @@
+"""The one place where the service's exceptions become HTTP answers."""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from core.exceptions import Conflict, Forbidden, NotFound, ServiceUnavailable
+
+log = structlog.get_logger("api")
+
+RETRY_AFTER_SECONDS = "5"
+
+# Postgres unreachable, restarting, or the pool saturated: the client should retry, not see a 500.
+UNAVAILABLE = (
+    ServiceUnavailable,
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.QueryCanceledError,
+)
+
+
+def _json(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map NotFound→404, Forbidden→403, Conflict→409, backing services down→503."""
+
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return _json(status.HTTP_404_NOT_FOUND, str(exc))
+
+    async def forbidden(_: Request, exc: Exception) -> JSONResponse:
+        return _json(status.HTTP_403_FORBIDDEN, str(exc))
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return _json(status.HTTP_409_CONFLICT, str(exc))
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("error", kind="service_unavailable", path=request.url.path, error=repr(exc))
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the database is unavailable right now; retry shortly",
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(Conflict, conflict)
+    for exc_type in UNAVAILABLE:
+        app.add_exception_handler(exc_type, unavailable)

@@ -1,0 +1,198 @@
+"""What each endpoint does to the database: one short transaction each, audited."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import orjson
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+from api.auth import Principal
+from api.schemas import Ack, ReminderCreate
+from core.cron import next_fire
+from core.db import Pool
+from core.exceptions import Conflict, Forbidden, NotFound
+from core.queries import queries
+
+log = structlog.get_logger("api")
+
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+async def _audit(
+    conn: Connection, principal: Principal, verb: str, reminder_id: UUID, **details: Any
+) -> None:
+    await conn.execute(
+        queries["insert_audit"],
+        principal.credential_id,
+        verb,
+        reminder_id,
+        orjson.dumps(details, default=str).decode(),
+    )
+
+
+def _visible(row: asyncpg.Record | None, principal: Principal) -> asyncpg.Record:
+    # Another assistant's reminder is "not found": its existence must not leak.
+    if row is None or not principal.can_act_for(row["assistant_id"]):
+        raise NotFound("reminder not found")
+    return row
+
+
+async def create_reminder(pool: Pool, principal: Principal, body: ReminderCreate) -> asyncpg.Record:
+    """Store a new reminder with its first fire; a past ``trigger_at`` fires at once."""
+    if not principal.can_act_for(body.assistant_id):
+        raise Forbidden("this credential may not create reminders for that assistant_id")
+    reminder_id = uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        if body.type == "one_time":
+            status, next_run_at = "pending", body.trigger_at
+        else:
+            assert body.cron_expression is not None
+            status = "active"
+            now = await conn.fetchval(queries["db_now"])
+            next_run_at = next_fire(body.cron_expression, body.timezone, now)
+        row = await conn.fetchrow(
+            queries["insert_reminder"],
+            reminder_id,
+            body.user_id,
+            body.assistant_id,
+            principal.creator_for(body.assistant_id),
+            body.type,
+            body.trigger_at,
+            body.cron_expression,
+            body.timezone,
+            body.payload,
+            status,
+            next_run_at,
+            body.misfire_policy,
+        )
+        await _audit(conn, principal, "create", reminder_id, type=body.type, next_run_at=next_run_at)
+    assert row is not None
+    log.info(
+        "create",
+        reminder_id=str(reminder_id),
+        assistant_id=str(body.assistant_id),
+        type=body.type,
+        next_run_at=str(next_run_at),
+        credential=principal.credential_id,
+    )
+    return row
+
+
+async def get_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -> asyncpg.Record:
+    """One reminder the caller may see."""
+    return _visible(await pool.fetchrow(queries["get_reminder"], reminder_id), principal)
+
+
+async def list_user_reminders(
+    pool: Pool,
+    principal: Principal,
+    user_id: int,
+    *,
+    status: str | None,
+    kind: str | None,
+    page: int,
+    limit: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of one user's reminders (of the assistants the caller covers) and their total."""
+    scope = principal.visible_assistants()
+    async with pool.acquire() as conn:
+        total = await conn.fetchval(queries["count_user_reminders"], user_id, status, kind, scope)
+        rows = await conn.fetch(
+            queries["list_user_reminders"], user_id, status, kind, scope, limit, (page - 1) * limit
+        )
+    return rows, int(total)
+
+
+async def list_scheduled(
+    pool: Pool, principal: Principal, *, page: int, limit: int
+) -> tuple[list[asyncpg.Record], int]:
+    """What will fire, soonest first, and the total."""
+    scope = principal.visible_assistants()
+    async with pool.acquire() as conn:
+        total = await conn.fetchval(queries["count_scheduled"], scope)
+        rows = await conn.fetch(queries["list_scheduled"], scope, limit, (page - 1) * limit)
+    return rows, int(total)
+
+
+async def change_status(
+    pool: Pool, principal: Principal, reminder_id: UUID, wanted: str
+) -> asyncpg.Record:
+    """Pause (``paused``) or resume (``active``); asking for the current state changes nothing."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        current, kind = row["status"], row["type"]
+        running = "pending" if kind == "one_time" else "active"
+        if (wanted == "paused" and current == "paused") or (wanted == "active" and current == running):
+            return row
+        if wanted == "paused" and current == running:
+            new_status, next_run_at = "paused", row["next_run_at"]
+            action = "pause"
+        elif wanted == "active" and current == "paused":
+            new_status, action = running, "resume"
+            if kind == "one_time":
+                # Past its time by now? Then it fires at once.
+                next_run_at = row["trigger_at"]
+            else:
+                now = await conn.fetchval(queries["db_now"])
+                next_run_at = next_fire(row["cron_expression"], row["timezone"], now)
+        else:
+            raise Conflict(f"cannot change a {kind} reminder from {current} to {wanted}")
+        updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, new_status, next_run_at)
+        await _audit(conn, principal, action, reminder_id, previous=current, next_run_at=next_run_at)
+    assert updated is not None
+    log.info(action, reminder_id=str(reminder_id), credential=principal.credential_id)
+    return updated
+
+
+async def cancel_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -> None:
+    """Cancel for good; the row stays for audit and never fires again."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        if row["status"] == "cancelled":
+            return
+        await conn.execute(queries["set_reminder_state"], reminder_id, "cancelled", None)
+        await _audit(conn, principal, "cancel", reminder_id, previous=row["status"])
+    log.info("cancel", reminder_id=str(reminder_id), credential=principal.credential_id)
+
+
+async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ack) -> asyncpg.Record:
+    """Record the assistant's ack; completes a one-time reminder, or a chain asked to end."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        delivery = await conn.fetchrow(queries["lock_delivery"], ack.event_id, reminder_id)
+        if delivery is None:
+            raise NotFound("event not found for this reminder")
+        if delivery["state"] == "acked":
+            return row
+        if delivery["state"] == "dead":
+            raise Conflict("this event was given up on (dead-lettered); it can no longer be acked")
+        await conn.execute(queries["ack_delivery"], ack.event_id)
+        completes = row["type"] == "one_time" or ack.action == "complete"
+        if completes and row["status"] in ("pending", "active", "paused"):
+            completed = await conn.fetchrow(queries["set_reminder_state"], reminder_id, "completed", None)
+            assert completed is not None
+            row = completed
+        await _audit(
+            conn,
+            principal,
+            "ack",
+            reminder_id,
+            event_id=ack.event_id,
+            result=ack.result,
+            action=ack.action,
+            details=ack.details,
+        )
+    log.info(
+        "ack",
+        reminder_id=str(reminder_id),
+        event_id=str(ack.event_id),
+        result=ack.result,
+        action=ack.action,
+        credential=principal.credential_id,
+    )
+    return row

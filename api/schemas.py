@@ -1,0 +1,134 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from core.cron import validate_cron, zone
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+BIGINT_MAX = 2**63 - 1
+
+ReminderType = Literal["one_time", "recurring"]
+ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled"]
+MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
+UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+
+
+class ReminderCreate(BaseModel):
+    """A new reminder: one-time at ``trigger_at``, or recurring on ``cron_expression``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UserId
+    assistant_id: UUID
+    type: ReminderType
+    trigger_at: AwareDatetime | None = Field(default=None, validate_default=True)
+    cron_expression: str | None = Field(default=None, max_length=200, validate_default=True)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    payload: str = Field(
+        max_length=MAX_PAYLOAD_BYTES,
+        description="A JSON object, as a string (at most 64 KiB).",
+    )
+    misfire_policy: MisfirePolicy = "fire_once"
+
+    @field_validator("trigger_at")
+    @classmethod
+    def _trigger_matches_type(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        kind = info.data.get("type")
+        if kind == "one_time" and value is None:
+            raise ValueError("required for a one_time reminder (an ISO 8601 time with a UTC offset)")
+        if kind == "recurring" and value is not None:
+            raise ValueError("not allowed for a recurring reminder; use cron_expression")
+        return value
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _cron_matches_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind == "recurring" and value is None:
+            raise ValueError("required for a recurring reminder (5 fields, or 6 with seconds first)")
+        if kind == "one_time" and value is not None:
+            raise ValueError("not allowed for a one_time reminder; use trigger_at")
+        return None if value is None else validate_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("payload")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        if len(value.encode()) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from exc
+        if not isinstance(decoded, dict):
+            raise ValueError("must be a JSON object, like '{\"text\": \"Meeting\"}'")
+        # Canonical compact text, so the poller can embed it in events without parsing it again.
+        return orjson.dumps(decoded).decode()
+
+
+class Reminder(BaseModel):
+    """A reminder as stored, with its schedule state."""
+
+    id: UUID
+    user_id: int
+    assistant_id: UUID
+    created_by_assistant_id: UUID
+    type: ReminderType
+    trigger_at: datetime | None
+    cron_expression: str | None
+    timezone: str
+    payload: str
+    status: ReminderStatus
+    next_run_at: datetime | None
+    last_triggered_at: datetime | None
+    misfire_policy: MisfirePolicy
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReminderPage(BaseModel):
+    """One page of reminders and the total across all pages."""
+
+    items: list[Reminder]
+    total: int
+    page: int
+    limit: int
+
+
+class StatusChange(BaseModel):
+    """Pause (``paused``) or resume (``active``) a reminder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["paused", "active"]
+
+
+class Ack(BaseModel):
+    """The assistant's confirmation of one event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: UUID
+    result: Literal["ok", "error"] = "ok"
+    action: Literal["continue", "complete"] = "continue"
+    details: dict[str, Any] | None = None
+
+
+class AckResult(BaseModel):
+    """The delivery's state after the ack, and the reminder."""
+
+    event_id: UUID
+    state: Literal["acked"]
+    reminder: Reminder

@@ -1,0 +1,77 @@
+"""Cron expressions and time zones: validation and the next fire, as pure functions of time.
+
+A 6-field expression has the seconds first (Quartz, Spring, node-cron): ``*/2 * * * * *`` is
+every two seconds. Expressions are evaluated in the reminder's own IANA time zone on local
+wall-clock time, and the result is returned in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterError, croniter
+
+MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+
+
+class InvalidSchedule(ValueError):
+    """A cron expression or time zone that cannot be used; the message says why in plain words."""
+
+
+def has_seconds(expression: str) -> bool:
+    """Whether the expression carries a leading seconds field."""
+    return len(expression.split()) == 6
+
+
+@lru_cache(maxsize=4096)
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name, or InvalidSchedule."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidSchedule(f"unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'") from exc
+
+
+def validate_cron(expression: str) -> str:
+    """Return the expression with normalized spacing, or raise InvalidSchedule saying why."""
+    normalized = " ".join(expression.split())
+    if not normalized:
+        raise InvalidSchedule("cron expression is empty")
+    if normalized.startswith("@"):
+        if normalized.lower() not in MACROS:
+            raise InvalidSchedule(f"unknown macro {normalized!r}; use one of {', '.join(sorted(MACROS))}")
+        return normalized.lower()
+    fields = normalized.split(" ")
+    if len(fields) not in (5, 6):
+        raise InvalidSchedule(
+            f"cron expression needs 5 fields (minute hour day month weekday) or 6 with seconds "
+            f"first; got {len(fields)}"
+        )
+    try:
+        itr = croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC), second_at_beginning=len(fields) == 6)
+        itr.get_next(datetime)
+    except CroniterError as exc:
+        raise InvalidSchedule(f"invalid cron expression: {exc}") from exc
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidSchedule(f"invalid cron expression {normalized!r}") from exc
+    return normalized
+
+
+@lru_cache(maxsize=65_536)
+def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
+    """The first fire strictly after ``after`` (aware), in UTC.
+
+    Memoized: rows that share (expression, zone, previous fire) share one computation, which is
+    what makes a burst of identical schedules cheap.
+    """
+    tz = zone(timezone)
+    local = after.astimezone(tz)
+    itr = croniter(expression, local, second_at_beginning=has_seconds(expression))
+    # Around a DST fold the local iterator can hand back an instant that is not later in UTC.
+    for _ in range(8):
+        candidate: datetime = itr.get_next(datetime).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    raise InvalidSchedule(f"cron expression {expression!r} does not advance after {after.isoformat()}")

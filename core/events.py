@@ -1,0 +1,63 @@
+"""The event an assistant receives in ``queue:to_assistant`` (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid5
+
+import orjson
+
+EVENT_TYPE = "reminder_triggered"
+# Fixed namespace: the same occurrence always gets the same event id, on any poller.
+EVENT_NAMESPACE = UUID("7d3c6b0e-3f4a-5c1b-9e2d-4a8f0c6b1e55")
+
+
+def event_id_for(reminder_id: UUID, scheduled_for: datetime) -> UUID:
+    """The deterministic id of one occurrence of a reminder."""
+    return uuid5(EVENT_NAMESPACE, f"{reminder_id}/{scheduled_for.astimezone(UTC).isoformat()}")
+
+
+def format_time(moment: datetime) -> str:
+    """UTC ISO 8601 with a ``Z``; milliseconds only when there are any."""
+    utc = moment.astimezone(UTC)
+    if utc.microsecond:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One fire of one reminder, as recorded in the deliveries outbox."""
+
+    event_id: UUID
+    attempt: int
+    reminder_id: UUID
+    assistant_id: UUID
+    user_id: int
+    reminder_type: str
+    payload_json: str
+    scheduled_for: datetime
+    triggered_at: datetime
+    created_at: datetime
+
+
+def encode_event(occurrence: Occurrence) -> bytes:
+    """The exact bytes pushed to Redis for this occurrence and attempt."""
+    return orjson.dumps(
+        {
+            "event_id": str(occurrence.event_id),
+            "attempt": occurrence.attempt,
+            "assistant_id": str(occurrence.assistant_id),
+            "event": EVENT_TYPE,
+            "payload": {
+                "reminder_id": str(occurrence.reminder_id),
+                "user_id": occurrence.user_id,
+                "reminder_type": occurrence.reminder_type,
+                # Stored as canonical JSON text at create time: embed it without re-parsing.
+                "payload": orjson.Fragment(occurrence.payload_json),
+                "triggered_at": format_time(occurrence.triggered_at),
+                "created_at": format_time(occurrence.created_at),
+            },
+        }
+    )

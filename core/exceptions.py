@@ -1,0 +1,30 @@
+"""The service's own exceptions; the API turns them into HTTP answers in one place.
+
+    ReminderError
+    ├── NotFound            the reminder or event does not exist for this caller
+    ├── Conflict            the change is impossible in the current state
+    ├── Forbidden           the credential does not cover this assistant
+    └── ServiceUnavailable  Postgres or Redis cannot be reached right now
+"""
+
+from __future__ import annotations
+
+
+class ReminderError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class NotFound(ReminderError):
+    """The thing asked for does not exist, or the caller may not see it."""
+
+
+class Conflict(ReminderError):
+    """The request is valid but impossible in the current state (e.g. resume a cancelled one)."""
+
+
+class Forbidden(ReminderError):
+    """The credential is valid but does not cover the assistant it tries to act for."""
+
+
+class ServiceUnavailable(ReminderError):
+    """A backing service (Postgres, Redis) is down or saturated; retry later."""

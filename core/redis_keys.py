@@ -1,0 +1,19 @@
+"""Every Redis key the service uses.
+
+The marker keys carry the queue name as a hash tag, so a Redis Cluster keeps them in the
+queue's slot and the push script may touch both.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+# The list assistants consume: events are RPUSHed, consumers take from the left (FIFO).
+EVENT_QUEUE = "queue:to_assistant"
+# Events whose delivery gave up (filled by the redelivery logic).
+DEAD_LETTER_QUEUE = "queue:to_assistant:dead"
+
+
+def sent_marker(event_id: UUID, attempt: int) -> str:
+    """Set once (event_id, attempt) is in the queue; makes the push idempotent."""
+    return "{" + EVENT_QUEUE + "}:sent:" + str(event_id) + ":" + str(attempt)

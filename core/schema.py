@@ -1,0 +1,106 @@
+"""Table metadata for alembic; the running code talks SQL from ``sql/`` through asyncpg."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+metadata = sa.MetaData()
+
+REMINDER_TYPES = ("one_time", "recurring")
+REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled")
+MISFIRE_POLICIES = ("skip", "fire_once", "fire_all")
+DELIVERY_STATES = ("pending", "sent", "acked", "dead")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("assistant_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("created_by_assistant_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("trigger_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("cron_expression", sa.Text, nullable=True),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("next_run_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("last_triggered_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("misfire_policy", sa.Text, nullable=False, server_default="fire_once"),
+    sa.Column(
+        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint(_in("type", REMINDER_TYPES), name="reminders_type_check"),
+    sa.CheckConstraint(_in("status", REMINDER_STATUSES), name="reminders_status_check"),
+    sa.CheckConstraint(_in("misfire_policy", MISFIRE_POLICIES), name="reminders_misfire_check"),
+    sa.CheckConstraint(
+        "(type = 'one_time' AND trigger_at IS NOT NULL AND cron_expression IS NULL)"
+        " OR (type = 'recurring' AND cron_expression IS NOT NULL AND trigger_at IS NULL)",
+        name="reminders_trigger_check",
+    ),
+    sa.Index("reminders_user_id_idx", "user_id"),
+    sa.Index("reminders_assistant_id_idx", "assistant_id"),
+    sa.Index("reminders_status_idx", "status"),
+    sa.Index("reminders_trigger_at_idx", "trigger_at"),
+    sa.Index("reminders_user_id_status_idx", "user_id", "status"),
+    # The queue: only claimable rows are indexed, so the claim cost does not grow with history.
+    sa.Index(
+        "reminders_due_idx",
+        "next_run_at",
+        postgresql_where=sa.text("status IN ('pending', 'active')"),
+    ),
+    # Room on each page for HOT updates of the hot columns (status, next_run_at...).
+    postgresql_with={"fillfactor": 80},
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "reminder_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("reminders.id", ondelete="CASCADE", name="deliveries_reminder_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("scheduled_for", sa.TIMESTAMP(timezone=True), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("state", sa.Text, nullable=False, server_default="pending"),
+    sa.Column(
+        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("sent_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("acked_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.CheckConstraint(_in("state", DELIVERY_STATES), name="deliveries_state_check"),
+    sa.UniqueConstraint("reminder_id", "scheduled_for", name="deliveries_occurrence_key"),
+    sa.Index(
+        "deliveries_pending_idx", "created_at", postgresql_where=sa.text("state = 'pending'")
+    ),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("reminder_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column(
+        "details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
+    ),
+    sa.Index("audit_log_reminder_id_idx", "reminder_id"),
+)

@@ -1,0 +1,69 @@
+"""Every knob of the service, read once from ``REMINDERS_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; build one per process and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="REMINDERS_", extra="ignore")
+
+    # Services. Unset URLs mean "start the embedded ones" (only `reminders up` and the tests do).
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".data")
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_url: str | None = None
+    bootstrap_api_key: SecretStr | None = None
+    # Comma-separated. "secret" acts for every assistant; "secret@uuid[;uuid]" only for those.
+    api_keys: str = ""
+
+    # Database pool: bounded, and acquiring times out so callers get a 503 rather than a hang.
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+    db_acquire_timeout: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=0)
+
+    # Poller
+    pollers: int = Field(default=2, ge=0)
+    poll_interval: float = Field(default=1.0, gt=0)
+    sync_interval: float = Field(default=60.0, gt=0)
+    sync_max_retries: int = Field(default=5, ge=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    sweep_after: float = Field(default=5.0, ge=0)
+    event_marker_ttl: int = Field(default=2 * 24 * 3600, ge=60)
+    redis_retry_max_delay: float = Field(default=30.0, gt=0)
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "console", "auto"] = "auto"
+
+    @field_validator("database_url", "redis_url", "api_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def require_database_url(self) -> str:
+        """The database URL, or a clear error for processes that cannot start one themselves."""
+        if not self.database_url:
+            raise RuntimeError("REMINDERS_DATABASE_URL is not set (or start everything with `make run`)")
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        """The Redis URL, or a clear error for processes that cannot start one themselves."""
+        if not self.redis_url:
+            raise RuntimeError("REMINDERS_REDIS_URL is not set (or start everything with `make run`)")
+        return self.redis_url
+
+    def resolved_api_url(self) -> str:
+        """Where pollers reach the REST API."""
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"

@@ -1,0 +1,1 @@
+"""The poller: claims due reminders from Postgres and pushes their events to Redis."""

@@ -1,0 +1,51 @@
+"""Entry point of a poller process: ``python -m poller``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import httpx
+import redis.asyncio as redis
+import structlog
+
+from core.db import create_pool
+from core.logging import configure_logging
+from core.settings import Settings
+from poller.worker import Poller
+
+log = structlog.get_logger("poller")
+
+
+async def run(settings: Settings) -> None:
+    """Run one poller until SIGINT or SIGTERM."""
+    pool = await create_pool(settings, application_name="reminders-poller")
+    client = redis.from_url(
+        settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
+    )
+    http = httpx.AsyncClient(base_url=settings.resolved_api_url(), timeout=5)
+    poller = Poller(settings, pool, client, http)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    poller.start()
+    log.info("poller_started", batch_size=settings.batch_size, poll_interval=settings.poll_interval)
+    try:
+        await stop.wait()
+    finally:
+        poller.stop()
+        # Let a tick in flight finish its batch so nothing is left half-recorded.
+        async with poller._poll_lock:
+            pass
+        await http.aclose()
+        await client.aclose()
+        await pool.close()
+        log.info("poller_stopped", fired=poller.fired)
+
+
+def main() -> None:
+    """Console entry: read settings from the environment and run."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run(settings))

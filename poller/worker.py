@@ -1,0 +1,190 @@
+"""One poller process: APScheduler drives its ticks; Postgres decides what fires."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import redis.asyncio as redis
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.db import Pool
+from core.events import Occurrence, format_time
+from core.queries import queries
+from core.settings import Settings
+from poller.claim import claim_batch
+from poller.push import EventPusher
+from poller.sweep import stale_pending
+from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
+
+log = structlog.get_logger("poller")
+
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class Poller:
+    """Claims due reminders in batches, records them, pushes their events, and re-pushes strays."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        redis_client: redis.Redis,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.pusher = EventPusher(redis_client, settings.event_marker_ttl)
+        self.http = http
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._poll_lock = asyncio.Lock()
+        self._redis_failures = 0
+        self._redis_retry_at = 0.0
+        self.fired = 0
+
+    # -- the poll tick ------------------------------------------------------------------------
+
+    async def poll(self, now: datetime | None = None) -> int:
+        """Drain everything due (full batches poll again at once); returns occurrences recorded."""
+        async with self._poll_lock:
+            recorded = 0
+            try:
+                while True:
+                    started = time.monotonic()
+                    result = await claim_batch(self.pool, self.settings.batch_size, now)
+                    recorded += len(result.occurrences)
+                    if result.occurrences:
+                        await self._deliver(result.occurrences)
+                        log.debug(
+                            "batch",
+                            claimed=result.claimed,
+                            seconds=round(time.monotonic() - started, 4),
+                        )
+                    if result.claimed < self.settings.batch_size:
+                        break
+                await self._sweep()
+                await self._plan_wakeup()
+            except DATABASE_ERRORS as exc:
+                log.error("poll_failed", error=repr(exc))
+            except Exception as exc:  # a poller must outlive any one bad tick
+                log.exception("poll_failed", error=repr(exc))
+            return recorded
+
+    async def _deliver(self, occurrences: list[Occurrence]) -> None:
+        if time.monotonic() < self._redis_retry_at:
+            return  # Redis is backing off; the sweep pushes these when it is back.
+        try:
+            await self.pusher.push(occurrences)
+        except REDIS_ERRORS as exc:
+            self._redis_failures += 1
+            delay = backoff_delay(self._redis_failures - 1, cap=self.settings.redis_retry_max_delay)
+            self._redis_retry_at = time.monotonic() + delay
+            log.error(
+                "push_failed",
+                error=repr(exc),
+                events=len(occurrences),
+                retry_in=delay,
+                event_ids=[str(o.event_id) for o in occurrences[:10]],
+            )
+            return
+        if self._redis_failures:
+            log.info("redis_recovered", after_failures=self._redis_failures)
+        self._redis_failures = 0
+        await self.pool.execute(queries["mark_sent"], [o.event_id for o in occurrences])
+        self.fired += len(occurrences)
+        for o in occurrences:
+            log.info(
+                "fire",
+                reminder_id=str(o.reminder_id),
+                event_id=str(o.event_id),
+                assistant_id=str(o.assistant_id),
+                attempt=o.attempt,
+                scheduled_for=format_time(o.scheduled_for),
+                lag_ms=round((o.triggered_at - o.scheduled_for).total_seconds() * 1000, 1),
+            )
+
+    async def _sweep(self) -> None:
+        if time.monotonic() < self._redis_retry_at:
+            return
+        strays = await stale_pending(self.pool, self.settings.sweep_after, self.settings.batch_size)
+        if strays:
+            log.warning("retry_pending", events=len(strays))
+            await self._deliver(strays)
+
+    async def _plan_wakeup(self) -> None:
+        """Schedule a one-shot poll at the nearest upcoming fire if it comes before the next tick."""
+        row = await self.pool.fetchrow(queries["next_due"])
+        if row is None or row["next_run_at"] is None:
+            return
+        # Plan on our clock by the database's distance to the fire, so clock skew does not matter.
+        delay = (row["next_run_at"] - row["db_now"]).total_seconds()
+        if 0 < delay < self.settings.poll_interval:
+            self._wake_at(datetime.now(UTC) + timedelta(seconds=delay), "wakeup")
+
+    def _wake_at(self, when: datetime, job_id: str) -> None:
+        self.scheduler.add_job(
+            self.poll,
+            DateTrigger(run_date=when),
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    # -- the REST sync tick -------------------------------------------------------------------
+
+    async def update_jobs_from_rest(self) -> None:
+        """Read the upcoming schedule from the REST API and plan wake-ups for what is near."""
+        key = self._api_key()
+        if self.http is None or key is None:
+            return
+        items = await fetch_scheduled(self.http, key, max_retries=self.settings.sync_max_retries)
+        if items is None:
+            return
+        horizon = datetime.now(UTC) + timedelta(seconds=self.settings.sync_interval)
+        times = upcoming_times(items, horizon)
+        for when in times[:20]:
+            if when > datetime.now(UTC):
+                self._wake_at(when, f"wake-{when.isoformat()}")
+        log.info("sync_ok", upcoming=len(items), wakeups=len(times[:20]))
+
+    def _api_key(self) -> str | None:
+        if self.settings.bootstrap_api_key is not None:
+            return self.settings.bootstrap_api_key.get_secret_value()
+        first = self.settings.api_keys.split(",")[0].split("@")[0].strip()
+        return first or None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the ticks on the running event loop."""
+        self.scheduler.add_job(
+            self.poll,
+            IntervalTrigger(seconds=self.settings.poll_interval),
+            id="poll",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self.update_jobs_from_rest,
+            IntervalTrigger(seconds=self.settings.sync_interval),
+            id="sync",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stop the ticks; a tick in flight finishes its transaction or rolls back."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,36 @@
+-- The poller's hot path on the reminders table.
+
+-- name: claim_due
+-- Lock up to $2 due reminders (due against $1, or the database clock when $1 is NULL).
+-- SKIP LOCKED lets any number of pollers claim side by side without waiting on each other;
+-- the predicate matches the partial index reminders_due_idx.
+SELECT id, user_id, assistant_id, type, cron_expression, timezone, payload, misfire_policy,
+       created_at, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
+FROM reminders
+WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now())
+ORDER BY next_run_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: record_fires
+-- In one statement: move each claimed reminder to its next fire ($1 ids, $2 next_run_at,
+-- $3 status) and write one pending delivery per occurrence ($4 event ids, $5 scheduled_for) at
+-- $6. The unique (reminder_id, scheduled_for) key stops an occurrence from being recorded twice;
+-- RETURNING names the deliveries that are new, and only those are pushed.
+WITH moved AS (
+    UPDATE reminders AS r
+    SET next_run_at = f.next_run_at, status = f.status, last_triggered_at = $6, updated_at = $6
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS f(id, next_run_at, status)
+    WHERE r.id = f.id
+)
+INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, created_at, updated_at)
+SELECT o.event_id, o.reminder_id, o.scheduled_for, 1, 'pending', $6, $6
+FROM unnest($4::uuid[], $1::uuid[], $5::timestamptz[]) AS o(event_id, reminder_id, scheduled_for)
+ON CONFLICT DO NOTHING
+RETURNING event_id;
+
+-- name: next_due
+-- The soonest upcoming fire and the database clock, to plan a precise wake-up.
+SELECT min(next_run_at) AS next_run_at, now() AS db_now
+FROM reminders
+WHERE status IN ('pending', 'active');

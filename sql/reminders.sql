@@ -1,0 +1,61 @@
+-- Queries of the REST API on the reminders table.
+
+-- name: insert_reminder
+-- Store a new reminder; the caller computed status and next_run_at.
+INSERT INTO reminders (
+    id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
+    timezone, payload, status, next_run_at, misfire_policy
+)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING *;
+
+-- name: get_reminder
+-- One reminder by id.
+SELECT * FROM reminders WHERE id = $1;
+
+-- name: lock_reminder
+-- One reminder by id, locked for a state change in this transaction.
+SELECT * FROM reminders WHERE id = $1 FOR UPDATE;
+
+-- name: set_reminder_state
+-- Change status and next fire; returns the new row.
+UPDATE reminders
+SET status = $2, next_run_at = $3, updated_at = now()
+WHERE id = $1
+RETURNING *;
+
+-- name: list_user_reminders
+-- A page of one user's reminders, optionally filtered; $4 limits to some assistants (NULL = all).
+SELECT * FROM reminders
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR type = $3)
+  AND ($4::uuid[] IS NULL OR assistant_id = ANY($4))
+ORDER BY created_at, id
+LIMIT $5 OFFSET $6;
+
+-- name: count_user_reminders
+-- How many reminders list_user_reminders would page through.
+SELECT count(*) FROM reminders
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR type = $3)
+  AND ($4::uuid[] IS NULL OR assistant_id = ANY($4));
+
+-- name: list_scheduled
+-- The active schedule, soonest first; $1 limits to some assistants (NULL = all).
+SELECT * FROM reminders
+WHERE status IN ('pending', 'active') AND next_run_at IS NOT NULL
+  AND ($1::uuid[] IS NULL OR assistant_id = ANY($1))
+ORDER BY next_run_at, id
+LIMIT $2 OFFSET $3;
+
+-- name: count_scheduled
+-- How many reminders list_scheduled would page through.
+SELECT count(*) FROM reminders
+WHERE status IN ('pending', 'active') AND next_run_at IS NOT NULL
+  AND ($1::uuid[] IS NULL OR assistant_id = ANY($1));
+
+-- name: db_now
+-- The database clock, which every schedule computation is based on.
+SELECT now();
