@@ -36,3 +36,6 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Their per-tick and per-request chatter would drown the service's own events.
+    for noisy in ("apscheduler", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,96 @@
+"""The claim: every due reminder fires exactly once, however many pollers run."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import redis.asyncio as redis
+
+from core.db import Pool
+from core.redis_keys import EVENT_QUEUE
+from core.settings import Settings
+from poller.claim import claim_batch
+from poller.worker import Poller
+from tests.factories import insert_many_due, insert_reminder
+
+
+async def test_two_pollers_fire_5000_due_reminders_exactly_once(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    await insert_many_due(pool, 5000)
+    pollers = [
+        Poller(settings.model_copy(update={"batch_size": 200}), pool, redis_client) for _ in range(2)
+    ]
+    recorded = await asyncio.gather(*(p.poll() for p in pollers))
+    assert sum(recorded) == 5000
+    assert all(n > 0 for n in recorded), "both pollers should have claimed work side by side"
+
+    events = [orjson.loads(e) for e in await redis_client.lrange(EVENT_QUEUE, 0, -1)]
+    reminder_ids = [e["payload"]["reminder_id"] for e in events]
+    assert len(events) == 5000
+    assert len(set(reminder_ids)) == 5000
+    assert len({e["event_id"] for e in events}) == 5000
+
+    states = await pool.fetch("SELECT state, count(*) FROM deliveries GROUP BY state")
+    assert {r["state"]: r["count"] for r in states} == {"sent": 5000}
+    remaining = await pool.fetchval("SELECT count(*) FROM reminders WHERE next_run_at <= now()")
+    assert remaining == 0
+
+
+async def test_recurring_moves_to_next_fire_and_one_time_waits_for_ack(pool: Pool) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    one = await insert_reminder(pool, next_run_at=now - timedelta(seconds=1))
+    rec = await insert_reminder(
+        pool, next_run_at=now - timedelta(seconds=1), cron_expression="*/10 * * * * *"
+    )
+    result = await claim_batch(pool, 10)
+    assert result.claimed == 2
+    one_row = await pool.fetchrow("SELECT * FROM reminders WHERE id = $1", one)
+    rec_row = await pool.fetchrow("SELECT * FROM reminders WHERE id = $1", rec)
+    assert one_row is not None and rec_row is not None
+    assert (one_row["status"], one_row["next_run_at"]) == ("active", None)
+    assert one_row["last_triggered_at"] is not None
+    assert rec_row["status"] == "active"
+    assert rec_row["next_run_at"] > now - timedelta(seconds=1)
+    assert rec_row["next_run_at"].second % 10 == 0
+    assert (await claim_batch(pool, 10)).claimed == 0
+
+
+async def test_claim_uses_the_given_clock_not_the_pollers(pool: Pool) -> None:
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    await insert_reminder(pool, next_run_at=soon)
+    assert (await claim_batch(pool, 10)).claimed == 0
+    assert (await claim_batch(pool, 10, now=soon)).claimed == 1
+
+
+async def test_paused_cancelled_and_future_reminders_do_not_fire(pool: Pool) -> None:
+    past = datetime.now(UTC) - timedelta(seconds=5)
+    paused = await insert_reminder(pool, next_run_at=past, cron_expression="* * * * *")
+    cancelled = await insert_reminder(pool, next_run_at=past)
+    await pool.execute("UPDATE reminders SET status = 'paused' WHERE id = $1", paused)
+    await pool.execute("UPDATE reminders SET status = 'cancelled' WHERE id = $1", cancelled)
+    await insert_reminder(pool, next_run_at=datetime.now(UTC) + timedelta(minutes=5))
+    assert (await claim_batch(pool, 10)).claimed == 0
+
+
+async def test_missed_fires_catch_up_once_by_default(pool: Pool) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    rid = await insert_reminder(pool, next_run_at=long_ago, cron_expression="*/5 * * * *")
+    first = await claim_batch(pool, 10)
+    assert len(first.occurrences) == 1
+    next_run = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
+    assert next_run > datetime.now(UTC)
+
+
+async def test_duplicate_occurrence_is_not_recorded_twice(pool: Pool) -> None:
+    when = datetime.now(UTC) - timedelta(seconds=1)
+    rid = await insert_reminder(pool, next_run_at=when, cron_expression="* * * * *")
+    assert len((await claim_batch(pool, 10)).occurrences) == 1
+    # Put the reminder back on the same occurrence, as a confused writer might.
+    await pool.execute("UPDATE reminders SET next_run_at = $2 WHERE id = $1", rid, when)
+    again = await claim_batch(pool, 10)
+    assert again.claimed == 1 and again.occurrences == []
+    assert await pool.fetchval("SELECT count(*) FROM deliveries") == 1
+

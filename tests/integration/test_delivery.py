@@ -1,0 +1,141 @@
+"""From the outbox to Redis: exact bytes, on time, once, and nothing lost when a push fails."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+import pytest
+import redis.asyncio as redis
+
+from api.app import create_app
+from core.db import Pool
+from core.events import event_id_for
+from core.redis_keys import EVENT_QUEUE
+from core.settings import Settings
+from poller.claim import claim_batch
+from poller.push import EventPusher
+from poller.worker import Poller
+from tests.conftest import TEST_API_KEY
+from tests.factories import ASSISTANT_ID, insert_reminder
+
+
+async def test_event_bytes_in_redis_are_exactly_the_spec_format(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    scheduled = datetime(2025, 4, 6, 12, 0, tzinfo=UTC)
+    rid = await insert_reminder(
+        pool, next_run_at=scheduled, payload='{"text":"Meeting","priority":"normal"}', user_id=123
+    )
+    await pool.execute(
+        "UPDATE reminders SET created_at = '2025-04-05T10:00:00Z' WHERE id = $1", rid
+    )
+    await Poller(settings, pool, redis_client).poll(now=scheduled)
+
+    raw = [e.encode() if isinstance(e, str) else e for e in await redis_client.lrange(EVENT_QUEUE, 0, -1)]
+    assert len(raw) == 1
+    expected = (
+        f'{{"event_id":"{event_id_for(rid, scheduled)}","attempt":1,'
+        f'"assistant_id":"{ASSISTANT_ID}","event":"reminder_triggered",'
+        f'"payload":{{"reminder_id":"{rid}","user_id":123,"reminder_type":"one_time",'
+        '"payload":{"text":"Meeting","priority":"normal"},'
+        '"triggered_at":"2025-04-06T12:00:00Z","created_at":"2025-04-05T10:00:00Z"}}'
+    )
+    assert raw[0].decode() == expected
+
+
+async def test_lone_reminder_fires_within_its_second(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    poller = Poller(settings.model_copy(update={"poll_interval": 1.0}), pool, redis_client)
+    poller.start()
+    try:
+        await asyncio.sleep(0.3)  # let the first tick find an empty queue
+        due = datetime.now(UTC) + timedelta(seconds=1.5)
+        await insert_reminder(pool, next_run_at=due)
+        popped = await redis_client.blpop([EVENT_QUEUE], timeout=5)
+        arrived = datetime.now(UTC)
+    finally:
+        poller.stop()
+    assert popped is not None
+    assert due <= arrived < due + timedelta(seconds=1), arrived - due
+    event = orjson.loads(popped[1])
+    triggered = datetime.fromisoformat(event["payload"]["triggered_at"].replace("Z", "+00:00"))
+    assert triggered >= due - timedelta(milliseconds=1)
+
+
+async def test_push_is_idempotent_per_event_and_attempt(pool: Pool, redis_client: redis.Redis) -> None:
+    await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    occurrences = (await claim_batch(pool, 10)).occurrences
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+    assert await pusher.push(occurrences) == 1
+    assert await pusher.push(occurrences) == 0  # a retry after a lost reply
+    assert await redis_client.llen(EVENT_QUEUE) == 1
+    ttl = await redis_client.ttl(f"{{{EVENT_QUEUE}}}:sent:{occurrences[0].event_id}:1")
+    assert 0 < ttl <= 3600
+
+
+async def test_crash_between_commit_and_push_is_swept_once(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    # A poller that committed its claim and died before pushing:
+    assert len((await claim_batch(pool, 10)).occurrences) == 1
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "pending"
+
+    pollers = [Poller(settings.model_copy(update={"sweep_after": 0.0}), pool, redis_client) for _ in range(2)]
+    await asyncio.gather(*(p.poll() for p in pollers))
+    await pollers[0].poll()
+    assert await redis_client.llen(EVENT_QUEUE) == 1
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "sent"
+
+
+async def test_redis_down_loses_nothing(settings: Settings, pool: Pool, redis_client: redis.Redis) -> None:
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    down = Poller(settings, pool, dead)
+    await down.poll()
+    await dead.aclose()
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "pending"
+    assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rid) == "active"
+
+    up = Poller(settings.model_copy(update={"sweep_after": 0.0}), pool, redis_client)
+    await up.poll()
+    assert await redis_client.llen(EVENT_QUEUE) == 1
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "sent"
+
+
+@pytest.mark.parametrize("action", ["continue", "complete"])
+async def test_ack_completes_one_time_and_ends_chain_on_complete(
+    settings: Settings, pool: Pool, redis_client: redis.Redis, action: str
+) -> None:
+    one = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    rec = await insert_reminder(
+        pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1), cron_expression="* * * * *"
+    )
+    await Poller(settings, pool, redis_client).poll()
+    events = {
+        e["payload"]["reminder_id"]: e
+        for e in map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))
+    }
+    app = create_app(settings)
+    app.state.pool = pool
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
+    ) as client:
+        for rid in (one, rec):
+            body = {"event_id": events[str(rid)]["event_id"], "result": "ok", "action": action}
+            first = await client.post(f"/reminders/{rid}/ack", json=body)
+            assert first.status_code == 200, first.text
+            second = await client.post(f"/reminders/{rid}/ack", json=body)
+            assert second.status_code == 200
+            assert second.json()["reminder"] == first.json()["reminder"]
+        other = await client.post(f"/reminders/{rec}/ack", json={"event_id": events[str(one)]["event_id"]})
+        assert other.status_code == 404
+
+    assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", one) == "completed"
+    rec_status = await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rec)
+    assert rec_status == ("completed" if action == "complete" else "active")
+    assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE state = 'acked'") == 2
