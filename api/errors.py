@@ -51,8 +51,13 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": RETRY_AFTER_SECONDS},
         )
 
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("error", kind="unexpected", path=request.url.path, error=repr(exc), exc_info=exc)
+        return _json(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error; it has been logged")
+
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(Conflict, conflict)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, unavailable)
+    app.add_exception_handler(Exception, unexpected)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -271,3 +272,33 @@ async def test_openapi_has_the_three_use_case_examples(client: httpx.AsyncClient
         "examples"
     ]
     assert set(examples) == {"remind_in_2_hours", "currency_monitor", "daily_check_in"}
+
+
+async def test_database_down_is_503_with_retry_after(settings: Settings) -> None:
+    # A pool whose server is gone (nothing listens on port 1): every acquire fails to connect.
+    dead = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:1/none", min_size=0, timeout=2)
+    app = create_app(settings)
+    app.state.pool = dead
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://api",
+            headers={"X-API-Key": TEST_API_KEY},
+        ) as client:
+            for response in (
+                await client.get(f"/reminders/{uuid.uuid4()}"),
+                await client.post("/reminders/", json=one_time()),
+                await client.get("/readyz"),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"] == "5"
+                assert "unavailable" in response.json()["detail"]
+    finally:
+        await dead.close()
+
+
+@pytest.mark.parametrize("zone_name", ["\x00", "../../etc/passwd", "", "UTC\n"])
+async def test_odd_time_zones_are_422(client: httpx.AsyncClient, zone_name: str) -> None:
+    response = await client.post("/reminders/", json=recurring(timezone=zone_name))
+    assert response.status_code == 422
+    assert "timezone" in error_fields(response)
