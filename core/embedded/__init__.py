@@ -4,7 +4,7 @@ Both listen on 127.0.0.1 TCP ports, keep their data in a directory so restarts k
 as root (Postgres then runs as a dedicated system user) or as a normal user.
 """
 
-from core.embedded._common import EmbeddedServerError
+from core.embedded._common import EmbeddedServerError, port_is_free
 from core.embedded.postgres import (
     EmbeddedPostgres,
     ensure_database,
@@ -19,6 +19,7 @@ __all__ = [
     "EmbeddedServerError",
     "ensure_database",
     "ensure_database_async",
+    "port_is_free",
     "start_postgres",
     "start_redis",
 ]

@@ -17,8 +17,9 @@ class EmbeddedServerError(RuntimeError):
 
 def port_is_free(port: int, host: str = HOST) -> bool:
     """Whether a server could listen on ``host:port`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Both servers set SO_REUSEADDR, so a port held only by TIME_WAIT sockets counts as free.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # Postgres, Redis and uvicorn set SO_REUSEADDR: a port held only by TIME_WAIT is free.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

@@ -65,9 +65,7 @@ def _server_account() -> pwd.struct_passwd | None:
     return entry
 
 
-def _run(
-    args: list[str], account: pwd.struct_passwd | None, cwd: Path, timeout: float
-) -> tuple[int, str]:
+def _run(args: list[str], account: pwd.struct_passwd | None, cwd: Path, timeout: float) -> tuple[int, str]:
     """Run a Postgres binary (as ``account`` if given); return its exit code and output."""
     drop: dict[str, Any] = {}
     if account is not None:
@@ -75,9 +73,15 @@ def _run(
     # A temporary file, not a pipe: the postmaster pg_ctl forks could otherwise hold the pipe open.
     with tempfile.TemporaryFile("w+") as out:
         done = subprocess.run(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=cwd, timeout=timeout, check=False, **drop,
-        )  # fmt: skip
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+            **drop,
+        )
         out.seek(0)
         return done.returncode, out.read()
 

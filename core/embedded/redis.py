@@ -102,8 +102,7 @@ def _wait_ready(server: EmbeddedRedis, timeout: float) -> None:
         while True:
             if not server.is_running():
                 raise EmbeddedServerError(
-                    f"redis-server exited with code {server.process.returncode}:\n"
-                    f"{log_tail(server.log_file)}"
+                    f"redis-server exited with code {server.process.returncode}:\n{log_tail(server.log_file)}"
                 )
             try:
                 if client.ping():

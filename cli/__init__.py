@@ -1,0 +1,1 @@
+"""The ``reminders`` command line: ``up`` (what ``make run`` runs), ``migrate``, ``services``."""

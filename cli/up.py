@@ -1,0 +1,232 @@
+"""`reminders up` (what `make run` runs): servers, migrations, the API and the pollers, until Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import typer
+
+from cli.services import (
+    Services,
+    Signals,
+    StartupError,
+    bootstrap_key,
+    lock_data_dir,
+    say,
+    start_services,
+)
+from core.embedded import port_is_free
+from core.migrate import upgrade
+from core.settings import Settings
+
+API_READY_TIMEOUT = 60.0
+CHILD_STOP_TIMEOUT = 15.0
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
+_UVICORN_LEVELS = {"critical", "error", "warning", "info", "debug", "trace"}
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec hook asking Linux to SIGTERM the child if `up` itself is killed (-9, OOM)."""
+    if sys.platform != "linux":
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+    def hook() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return hook
+
+
+@dataclass
+class Children:
+    """The API and poller processes, each in its own process group so a terminal Ctrl-C reaches
+    only `up`, which then stops them in order (children first, then the servers they use)."""
+
+    running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """Start one child process; its output goes to our terminal."""
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent()
+        )
+        self.running.append((name, process))
+
+    def exited(self) -> str | None:
+        """'<name> exited with ...' for the first child that has exited, if any."""
+        for name, process in self.running:
+            code = process.poll()
+            if code is not None:
+                if code < 0:
+                    return f"{name} was killed by {signal.Signals(-code).name}"
+                return f"{name} exited with code {code}"
+        return None
+
+    def stop(self, timeout: float = CHILD_STOP_TIMEOUT) -> None:
+        """SIGTERM every child, wait up to ``timeout`` for all of them, SIGKILL the rest."""
+        alive = [(name, p) for name, p in self.running if p.poll() is None]
+        if alive:
+            say("stopping " + ", ".join(name for name, _ in alive))
+        for _, process in alive:
+            process.terminate()
+        deadline = time.monotonic() + timeout
+        for name, process in alive:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop within {timeout:.0f}s; killing it")
+                process.kill()
+                process.wait()
+
+
+def local_api_url(settings: Settings) -> str:
+    """Where this machine reaches the API we start (a wildcard bind is reached on loopback)."""
+    host = "127.0.0.1" if settings.api_host in _WILDCARD_HOSTS else settings.api_host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.api_port}"
+
+
+def child_env(settings: Settings, services: Services, key: str, api_url: str) -> dict[str, str]:
+    """Our environment plus the resolved URLs and key, so children need no discovery."""
+    env = dict(os.environ)
+    env.update(
+        REMINDERS_DATABASE_URL=services.database_url,
+        REMINDERS_REDIS_URL=services.redis_url,
+        REMINDERS_BOOTSTRAP_API_KEY=key,
+        REMINDERS_API_URL=settings.api_url or api_url,
+        REMINDERS_DATA_DIR=str(settings.data_dir.resolve()),
+        PYTHONUNBUFFERED="1",  # logs reach the terminal as they happen
+    )
+    return env
+
+
+def api_command(settings: Settings) -> list[str]:
+    """The uvicorn command line for the API."""
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+            "--host", settings.api_host, "--port", str(settings.api_port)]  # fmt: skip
+    if settings.log_level.lower() in _UVICORN_LEVELS:
+        argv += ["--log-level", settings.log_level.lower()]
+    return argv
+
+
+def wait_for_api(url: str, children: Children, timeout: float = API_READY_TIMEOUT) -> None:
+    """Block until the API answers any HTTP request on ``/docs``."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2) as client:
+        while True:
+            exited = children.exited()
+            if exited is not None:
+                raise StartupError(f"{exited} while starting")
+            with contextlib.suppress(httpx.TransportError):
+                client.get(url + "/docs")
+                return
+            if time.monotonic() > deadline:
+                raise StartupError(f"the API did not answer on {url} within {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+def banner(settings: Settings, services: Services, key: str, api_url: str) -> str:
+    """What to tell the user once everything answers."""
+    data_dir = settings.data_dir.resolve()
+    where_pg = f"  (embedded, data in {data_dir / 'postgres'})" if services.embedded_postgres else ""
+    where_redis = f"  (embedded, data in {data_dir / 'redis'})" if services.embedded_redis else ""
+    trigger_at = (datetime.now(UTC) + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {
+        "user_id": 123,
+        "assistant_id": str(uuid.uuid4()),
+        "type": "one_time",
+        "trigger_at": trigger_at,
+        "payload": json.dumps({"text": "Meeting"}),
+    }
+    exports = {
+        "KEY": key,
+        "API": api_url,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+    }
+    return "\n".join(
+        [
+            "",
+            "Reminder Service is ready",
+            f"  API        {api_url}",
+            f"  Docs       {api_url}/docs",
+            f"  Database   {services.database_url}{where_pg}",
+            f"  Redis      {services.redis_url}{where_redis}",
+            f"  Admin key  {key}",
+            f"  Pollers    {settings.pollers}",
+            "",
+            "In another shell (the README walk-through uses these):",
+            "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
+            '  curl -s -X POST "$API/reminders/" -H "X-API-Key: $KEY" '
+            f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}",
+            "",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _watch(children: Children, services: Services) -> int:
+    """Block until a child or an embedded server dies (then exit code 1) or a signal arrives."""
+    while True:
+        exited = children.exited()
+        if exited is not None:
+            say(f"error: {exited} unexpectedly; stopping everything")
+            return 1
+        for name, is_running in services.health:
+            if not is_running():
+                say(f"error: {name} stopped unexpectedly; stopping everything")
+                return 1
+        time.sleep(0.5)
+
+
+def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: str) -> int:
+    services = start_services(settings, stack)
+    say("running migrations")
+    upgrade(services.database_url)
+    key = bootstrap_key(settings)
+    env = child_env(settings, services, key, api_url)
+    children = Children()
+    stack.callback(children.stop)
+    children.start("api", api_command(settings), env)
+    for number in range(1, settings.pollers + 1):
+        children.start(f"poller-{number}", [sys.executable, "-m", "poller"], env)
+    wait_for_api(api_url, children)
+    typer.echo(banner(settings, services, key, api_url))
+    return _watch(children, services)
+
+
+def run_up(settings: Settings) -> int:
+    """Run everything in the foreground; 0 after Ctrl-C/SIGTERM, 1 if a part died."""
+    host = settings.api_host or "0.0.0.0"
+    if not port_is_free(settings.api_port, host):
+        raise StartupError(
+            f"port {settings.api_port} on {host} is already in use; "
+            "stop whatever holds it or set REMINDERS_API_PORT"
+        )
+    api_url = local_api_url(settings)
+    with Signals() as signals, lock_data_dir(settings.data_dir.resolve()), contextlib.ExitStack() as stack:
+        try:
+            return _start_and_watch(settings, stack, api_url)
+        except KeyboardInterrupt:
+            say("signal received; stopping")
+            return 0
+        finally:
+            signals.stopping = True  # from here on a second Ctrl-C must not cut the cleanup short
