@@ -6,6 +6,7 @@ Each test gets a fresh database cloned from a migrated template (cheap), and an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -38,19 +39,17 @@ def service_urls() -> Iterator[ServiceUrls]:
     """Configured servers, or embedded ones started for this session."""
     database_url = os.environ.get("REMINDERS_DATABASE_URL")
     redis_url = os.environ.get("REMINDERS_REDIS_URL")
-    if database_url and redis_url:
-        yield ServiceUrls(database_url, redis_url)
-        return
-    from core.embedded import start_postgres, start_redis
-
     data = PROJECT_ROOT / ".data" / "test-services"
-    pg = start_postgres(data / "postgres")
-    rd = start_redis(data / "redis")
-    try:
-        yield ServiceUrls(database_url or pg.url, redis_url or rd.url)
-    finally:
-        rd.stop()
-        pg.stop()
+    with contextlib.ExitStack() as started:
+        if not database_url:
+            from core.embedded import start_postgres
+
+            database_url = started.enter_context(start_postgres(data / "postgres")).url
+        if not redis_url:
+            from core.embedded import start_redis
+
+            redis_url = started.enter_context(start_redis(data / "redis")).url
+        yield ServiceUrls(database_url, redis_url)
 
 
 async def _admin(url: str, sql: str) -> None:
