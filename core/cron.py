@@ -7,13 +7,19 @@ wall-clock time, and the result is returned in UTC.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+
+
+# croniter reads a range with equal ends ("0-0", "MON-MON/2") as the whole field; cron means the
+# single value, so such ranges are rewritten before croniter ever sees them.
+_EQUAL_RANGE = re.compile(r"^(\w+)-(\w+)(/\d+)?$")
 
 
 class InvalidSchedule(ValueError):
@@ -43,7 +49,8 @@ def validate_cron(expression: str) -> str:
         if normalized.lower() not in MACROS:
             raise InvalidSchedule(f"unknown macro {normalized!r}; use one of {', '.join(sorted(MACROS))}")
         return normalized.lower()
-    fields = normalized.split(" ")
+    fields = [_collapse_equal_ranges(field) for field in normalized.split(" ")]
+    normalized = " ".join(fields)
     if len(fields) not in (5, 6):
         raise InvalidSchedule(
             f"cron expression needs 5 fields (minute hour day month weekday) or 6 with seconds "
@@ -52,6 +59,10 @@ def validate_cron(expression: str) -> str:
     try:
         itr = croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC), second_at_beginning=len(fields) == 6)
         itr.get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise InvalidSchedule(
+            f"cron expression {normalized!r} never fires (no date matches it, like 30 February)"
+        ) from exc
     except CroniterError as exc:
         raise InvalidSchedule(f"invalid cron expression: {exc}") from exc
     except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -59,15 +70,30 @@ def validate_cron(expression: str) -> str:
     return normalized
 
 
-@lru_cache(maxsize=65_536)
-def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first fire strictly after ``after`` (aware), in UTC.
+def _collapse_equal_ranges(field: str) -> str:
+    items = []
+    for item in field.split(","):
+        match = _EQUAL_RANGE.match(item)
+        if match and match.group(1).lower() == match.group(2).lower():
+            item = match.group(1)
+        items.append(item)
+    return ",".join(items)
 
-    Memoized: rows that share (expression, zone, previous fire) share one computation, which is
-    what makes a burst of identical schedules cheap.
-    """
+
+def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
+    """The first fire strictly after ``after`` (aware), in UTC."""
+    # Keyed in UTC: the two passes of a repeated local hour compare (and hash) equal in one zone.
+    return _next_fire_utc(expression, timezone, after.astimezone(UTC))
+
+
+@lru_cache(maxsize=65_536)
+def _next_fire_utc(expression: str, timezone: str, after: datetime) -> datetime:
+    """Memoized: rows that share (expression, zone, previous fire) share one computation, which
+    is what makes a burst of identical schedules cheap."""
     tz = zone(timezone)
     local = after.astimezone(tz)
+    if not expression.startswith("@"):
+        expression = " ".join(_collapse_equal_ranges(field) for field in expression.split())
     itr = croniter(expression, local, second_at_beginning=has_seconds(expression))
     # Around a DST fold the local iterator can hand back an instant that is not later in UTC.
     for _ in range(8):

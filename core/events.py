@@ -21,7 +21,7 @@ def event_id_for(reminder_id: UUID, scheduled_for: datetime) -> UUID:
 def format_time(moment: datetime) -> str:
     """UTC ISO 8601 with a ``Z``; milliseconds only when there are any."""
     utc = moment.astimezone(UTC)
-    if utc.microsecond:
+    if utc.microsecond >= 1000:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 

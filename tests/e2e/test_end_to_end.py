@@ -67,7 +67,7 @@ async def api_url(database_url: str, redis_url: str) -> AsyncIterator[str]:
             proc.terminate()
         for proc in (api, poller):
             # uvicorn re-raises SIGTERM after its graceful shutdown; the poller exits 0.
-            assert proc.wait(timeout=15) in (0, -signal.SIGTERM), f"{proc.args} did not stop cleanly"
+            assert proc.wait(timeout=15) in (0, -signal.SIGTERM), f"{proc.args!r} did not stop cleanly"
 
 
 async def test_reminder_two_seconds_ahead_arrives_on_time(api_url: str, redis_url: str) -> None:
