@@ -39,3 +39,6 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto
     # Their per-tick and per-request chatter would drown the service's own events.
     for noisy in ("apscheduler", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # A poll that drains a backlog outlives its interval on purpose; APScheduler warns about the
+    # skipped ticks every second, which says nothing an operator needs.
+    logging.getLogger("apscheduler.scheduler").setLevel(max(logging.ERROR, root.level))

@@ -34,10 +34,7 @@ async def run(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
-        poller.stop()
-        # Let a tick in flight finish its batch so nothing is left half-recorded.
-        async with poller._poll_lock:
-            pass
+        await poller.stop()
         await http.aclose()
         await client.aclose()
         await pool.close()

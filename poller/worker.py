@@ -47,6 +47,7 @@ class Poller:
         self.http = http
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._poll_lock = asyncio.Lock()
+        self._stopping = False
         self._redis_failures = 0
         self._redis_retry_at = 0.0
         self.fired = 0
@@ -58,7 +59,7 @@ class Poller:
         async with self._poll_lock:
             recorded = 0
             try:
-                while True:
+                while not self._stopping:
                     started = time.monotonic()
                     result = await claim_batch(self.pool, self.settings.batch_size, now)
                     recorded += len(result.occurrences)
@@ -71,8 +72,9 @@ class Poller:
                         )
                     if result.claimed < self.settings.batch_size:
                         break
-                await self._sweep()
-                await self._plan_wakeup()
+                if not self._stopping:
+                    await self._sweep()
+                    await self._plan_wakeup()
             except DATABASE_ERRORS as exc:
                 log.error("poll_failed", error=repr(exc))
             except Exception as exc:  # a poller must outlive any one bad tick
@@ -184,7 +186,17 @@ class Poller:
         )
         self.scheduler.start()
 
-    def stop(self) -> None:
-        """Stop the ticks; a tick in flight finishes its transaction or rolls back."""
+    async def stop(self) -> None:
+        """Stop the ticks, letting a batch in flight finish: claimed, pushed and marked sent.
+
+        APScheduler's own shutdown cancels running jobs, which could cut a batch between its
+        commit and its push (the sweep would repair it, but only seconds later); so no new batch
+        starts once stopping, and the scheduler shuts down only after the current one is done.
+        """
+        self._stopping = True
+        if self.scheduler.running:
+            self.scheduler.pause()
+        async with self._poll_lock:
+            pass
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

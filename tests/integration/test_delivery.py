@@ -19,7 +19,7 @@ from poller.claim import claim_batch
 from poller.push import EventPusher
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
-from tests.factories import ASSISTANT_ID, insert_reminder
+from tests.factories import ASSISTANT_ID, insert_many_due, insert_reminder
 
 
 async def test_event_bytes_in_redis_are_exactly_the_spec_format(
@@ -58,7 +58,7 @@ async def test_lone_reminder_fires_within_its_second(
         popped = await redis_client.blpop([EVENT_QUEUE], timeout=5)
         arrived = datetime.now(UTC)
     finally:
-        poller.stop()
+        await poller.stop()
     assert popped is not None
     assert due <= arrived < due + timedelta(seconds=1), arrived - due
     event = orjson.loads(popped[1])
@@ -139,3 +139,18 @@ async def test_ack_completes_one_time_and_ends_chain_on_complete(
     rec_status = await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rec)
     assert rec_status == ("completed" if action == "complete" else "active")
     assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE state = 'acked'") == 2
+
+
+async def test_stop_finishes_the_batch_in_flight(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    await insert_many_due(pool, 20_000)
+    poller = Poller(settings.model_copy(update={"batch_size": 100}), pool, redis_client)
+    poller.start()
+    while await redis_client.llen(EVENT_QUEUE) == 0:
+        await asyncio.sleep(0.01)
+    await poller.stop()
+    recorded = await pool.fetchval("SELECT count(*) FROM deliveries")
+    assert 0 < recorded < 20_000, "stop should end the drain early"
+    assert await pool.fetchval("SELECT count(*) FROM deliveries WHERE state <> 'sent'") == 0
+    assert await redis_client.llen(EVENT_QUEUE) == recorded

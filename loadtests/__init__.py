@@ -1,0 +1,1 @@
+"""Load tests: locust scenarios for the API and burst benchmarks for the pollers (not pytest tests)."""
