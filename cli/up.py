@@ -206,9 +206,10 @@ def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: s
     children = Children()
     stack.callback(children.stop)
     children.start("api", api_command(settings), env)
+    # Pollers fire without the API, but their first REST sync tick would only log retries.
+    wait_for_api(api_url, children)
     for number in range(1, settings.pollers + 1):
         children.start(f"poller-{number}", [sys.executable, "-m", "poller"], env)
-    wait_for_api(api_url, children)
     typer.echo(banner(settings, services, key, api_url))
     return _watch(children, services)
 
