@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 import asyncpg
 
@@ -42,29 +43,36 @@ async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) 
                 scheduled_for=row["scheduled_for"],
                 db_now=fired_at,
             )
-            ids.append(row["id"])
+            ids.append(row["reminder_id"])
             next_runs.append(state.next_run_at)
             statuses.append(state.status)
-            event_ids.append(event_id_for(row["id"], row["scheduled_for"]))
+            event_ids.append(event_id_for(row["reminder_id"], row["scheduled_for"]))
             scheduled.append(row["scheduled_for"])
         inserted = await conn.fetch(
             queries["record_fires"], ids, next_runs, statuses, event_ids, scheduled, fired_at
         )
     new = {record["event_id"] for record in inserted}
     occurrences = [
-        Occurrence(
-            event_id=event_id,
-            attempt=1,
-            reminder_id=row["id"],
-            assistant_id=row["assistant_id"],
-            user_id=row["user_id"],
-            reminder_type=row["type"],
-            payload_json=row["payload"],
-            scheduled_for=row["scheduled_for"],
-            triggered_at=fired_at,
-            created_at=row["created_at"],
-        )
+        occurrence_from_row(row, event_id=event_id, attempt=1, triggered_at=fired_at)
         for row, event_id in zip(rows, event_ids, strict=True)
         if event_id in new
     ]
     return ClaimResult(len(rows), occurrences)
+
+
+def occurrence_from_row(
+    row: asyncpg.Record, *, event_id: UUID, attempt: int, triggered_at: datetime
+) -> Occurrence:
+    """An occurrence from a row carrying the reminder's columns (reminder_id, scheduled_for...)."""
+    return Occurrence(
+        event_id=event_id,
+        attempt=attempt,
+        reminder_id=row["reminder_id"],
+        assistant_id=row["assistant_id"],
+        user_id=row["user_id"],
+        reminder_type=row["type"],
+        payload_json=row["payload"],
+        scheduled_for=row["scheduled_for"],
+        triggered_at=triggered_at,
+        created_at=row["created_at"],
+    )

@@ -4,8 +4,8 @@
 -- Lock up to $2 due reminders (due against $1, or the database clock when $1 is NULL).
 -- SKIP LOCKED lets any number of pollers claim side by side without waiting on each other;
 -- the predicate matches the partial index reminders_due_idx.
-SELECT id, user_id, assistant_id, type, cron_expression, timezone, payload, misfire_policy,
-       created_at, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
+SELECT id AS reminder_id, user_id, assistant_id, type, cron_expression, timezone, payload,
+       misfire_policy, created_at, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now())
 ORDER BY next_run_at
