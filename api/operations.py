@@ -69,6 +69,8 @@ async def create_reminder(pool: Pool, principal: Principal, body: ReminderCreate
             status,
             next_run_at,
             body.misfire_policy,
+            body.misfire_grace_seconds,
+            body.ack_required,
         )
         await _audit(conn, principal, "create", reminder_id, type=body.type, next_run_at=next_run_at)
     assert row is not None
@@ -134,12 +136,15 @@ async def change_status(
             action = "pause"
         elif wanted == "active" and current == "paused":
             new_status, action = running, "resume"
-            if kind == "one_time":
-                # Past its time by now? Then it fires at once.
-                next_run_at = row["trigger_at"]
-            else:
-                now = await conn.fetchval(queries["db_now"])
-                next_run_at = next_fire(row["cron_expression"], row["timezone"], now)
+            # The fire that was next when paused stays next: if the pause outlasted it, the
+            # reminder's misfire policy decides (skip, one late catch-up, or every missed fire).
+            next_run_at = row["next_run_at"]
+            if next_run_at is None:
+                if kind == "one_time":
+                    next_run_at = row["trigger_at"]
+                else:
+                    now = await conn.fetchval(queries["db_now"])
+                    next_run_at = next_fire(row["cron_expression"], row["timezone"], now)
         else:
             raise Conflict(f"cannot change a {kind} reminder from {current} to {wanted}")
         updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, new_status, next_run_at)
@@ -156,6 +161,7 @@ async def cancel_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -
         if row["status"] == "cancelled":
             return
         await conn.execute(queries["set_reminder_state"], reminder_id, "cancelled", None)
+        await conn.execute(queries["stop_redelivery"], reminder_id)
         await _audit(conn, principal, "cancel", reminder_id, previous=row["status"])
     log.info("cancel", reminder_id=str(reminder_id), credential=principal.credential_id)
 
@@ -177,6 +183,7 @@ async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ac
             completed = await conn.fetchrow(queries["set_reminder_state"], reminder_id, "completed", None)
             assert completed is not None
             row = completed
+            await conn.execute(queries["stop_redelivery"], reminder_id)
         await _audit(
             conn,
             principal,

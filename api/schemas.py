@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 from core.cron import validate_cron, zone
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_GRACE_SECONDS = 7 * 24 * 3600
 BIGINT_MAX = 2**63 - 1
 
 ReminderType = Literal["one_time", "recurring"]
@@ -35,7 +36,23 @@ class ReminderCreate(BaseModel):
         max_length=MAX_PAYLOAD_BYTES,
         description="A JSON object, as a string (at most 64 KiB).",
     )
-    misfire_policy: MisfirePolicy = "fire_once"
+    misfire_policy: MisfirePolicy = Field(
+        default="fire_once",
+        description="What a fire missed by more than misfire_grace_seconds (downtime, a pause) "
+        "does: skip it, send one late catch-up event (fire_once), or send each (fire_all, "
+        "at most 1,000).",
+    )
+    misfire_grace_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=MAX_GRACE_SECONDS,
+        description="How late a fire may go out and still count as on time.",
+    )
+    ack_required: bool = Field(
+        default=True,
+        description="Whether events must be acknowledged; unacknowledged ones are redelivered. "
+        "False for fire-and-forget reminders (a one-time one is then completed when it fires).",
+    )
 
     @field_validator("trigger_at")
     @classmethod
@@ -94,6 +111,8 @@ class Reminder(BaseModel):
     next_run_at: datetime | None
     last_triggered_at: datetime | None
     misfire_policy: MisfirePolicy
+    misfire_grace_seconds: int
+    ack_required: bool
     created_at: datetime
     updated_at: datetime
 

@@ -40,24 +40,35 @@ class Occurrence:
     scheduled_for: datetime
     triggered_at: datetime
     created_at: datetime
+    late: bool = False
 
 
 def encode_event(occurrence: Occurrence) -> bytes:
-    """The exact bytes pushed to Redis for this occurrence and attempt."""
+    """The exact bytes pushed to Redis for this occurrence and attempt.
+
+    A late occurrence (fired past its misfire grace) also carries ``"late": true`` and the
+    lateness in seconds; on-time events are exactly the format of DESIGN.md section 6.
+    """
+    payload: dict[str, object] = {
+        "reminder_id": str(occurrence.reminder_id),
+        "user_id": occurrence.user_id,
+        "reminder_type": occurrence.reminder_type,
+        # Stored as canonical JSON text at create time: embed it without re-parsing.
+        "payload": orjson.Fragment(occurrence.payload_json),
+        "triggered_at": format_time(occurrence.triggered_at),
+        "created_at": format_time(occurrence.created_at),
+    }
+    if occurrence.late:
+        payload["late"] = True
+        payload["scheduled_for"] = format_time(occurrence.scheduled_for)
+        lateness = (occurrence.triggered_at - occurrence.scheduled_for).total_seconds()
+        payload["lateness_seconds"] = round(lateness, 3)
     return orjson.dumps(
         {
             "event_id": str(occurrence.event_id),
             "attempt": occurrence.attempt,
             "assistant_id": str(occurrence.assistant_id),
             "event": EVENT_TYPE,
-            "payload": {
-                "reminder_id": str(occurrence.reminder_id),
-                "user_id": occurrence.user_id,
-                "reminder_type": occurrence.reminder_type,
-                # Stored as canonical JSON text at create time: embed it without re-parsing.
-                "payload": orjson.Fragment(occurrence.payload_json),
-                "triggered_at": format_time(occurrence.triggered_at),
-                "created_at": format_time(occurrence.created_at),
-            },
+            "payload": payload,
         }
     )

@@ -14,6 +14,6 @@ EVENT_QUEUE = "queue:to_assistant"
 DEAD_LETTER_QUEUE = "queue:to_assistant:dead"
 
 
-def sent_marker(event_id: UUID, attempt: int) -> str:
-    """Set once (event_id, attempt) is in the queue; makes the push idempotent."""
-    return "{" + EVENT_QUEUE + "}:sent:" + str(event_id) + ":" + str(attempt)
+def sent_marker(event_id: UUID, attempt: int, queue: str = EVENT_QUEUE) -> str:
+    """Set once (event_id, attempt) is in ``queue``; makes the push idempotent."""
+    return "{" + queue + "}:sent:" + str(event_id) + ":" + str(attempt)

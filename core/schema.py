@@ -39,6 +39,9 @@ reminders = sa.Table(
     sa.Column(
         "updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column("ack_required", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("misfire_grace_seconds", sa.Integer, nullable=False, server_default="60"),
+    sa.CheckConstraint("misfire_grace_seconds >= 0", name="reminders_misfire_grace_check"),
     sa.CheckConstraint(_in("type", REMINDER_TYPES), name="reminders_type_check"),
     sa.CheckConstraint(_in("status", REMINDER_STATUSES), name="reminders_status_check"),
     sa.CheckConstraint(_in("misfire_policy", MISFIRE_POLICIES), name="reminders_misfire_check"),
@@ -84,10 +87,25 @@ deliveries = sa.Table(
     sa.Column("sent_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("acked_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # When a sent delivery with no ack is pushed again (NULL: no ack expected).
+    sa.Column("next_attempt_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Set once a dead delivery's event is in the dead-letter list; NULL on a dead one means "push it".
+    sa.Column("dead_lettered_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.CheckConstraint(_in("state", DELIVERY_STATES), name="deliveries_state_check"),
     sa.UniqueConstraint("reminder_id", "scheduled_for", name="deliveries_occurrence_key"),
     sa.Index(
         "deliveries_pending_idx", "created_at", postgresql_where=sa.text("state = 'pending'")
+    ),
+    sa.Index(
+        "deliveries_redelivery_idx",
+        "next_attempt_at",
+        postgresql_where=sa.text("state = 'sent' AND next_attempt_at IS NOT NULL"),
+    ),
+    sa.Index(
+        "deliveries_dead_letter_idx",
+        "updated_at",
+        postgresql_where=sa.text("state = 'dead' AND dead_lettered_at IS NULL"),
     ),
 )
 

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     sweep_after: float = Field(default=5.0, ge=0)
     event_marker_ttl: int = Field(default=2 * 24 * 3600, ge=60)
     redis_retry_max_delay: float = Field(default=30.0, gt=0)
+    # Redelivery: a sent event with no ack after ack_timeout * 2**(attempt-1) (+ up to 20 % jitter)
+    # is pushed again with attempt + 1; after max_attempts it is dead-lettered.
+    ack_timeout: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
 
     log_level: str = "INFO"
     log_format: Literal["json", "console", "auto"] = "auto"

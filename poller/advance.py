@@ -1,39 +1,96 @@
-"""Where a reminder goes after one of its occurrences fires: a pure function of the times given."""
+"""What one claim of a due reminder does: which occurrences fire, which are skipped, what is next.
+
+A pure function of the times given. An occurrence is *late* when it is claimed more than the
+reminder's ``misfire_grace_seconds`` after its scheduled time (the service or the reminder was
+down, paused, or far behind); late occurrences follow the reminder's misfire policy:
+
+- ``skip``: late occurrences are not sent (each is audited); the series goes on at the next fire.
+- ``fire_once`` (default): one catch-up event, the most recent late occurrence, marked late.
+- ``fire_all``: every missed occurrence in order, marked late, at most ``MISSED_LIMIT``.
+
+Occurrences within the grace are on time and always sent.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from core.cron import next_fire
 
+# Upper bound on the missed occurrences one claim looks at (and fire_all sends).
+MISSED_LIMIT = 1000
 
-class NextState(NamedTuple):
-    """The reminder's state once this occurrence is out."""
 
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """One occurrence to send now."""
+
+    scheduled_for: datetime
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The outcome of claiming one due reminder."""
+
+    fires: list[Fire]
     next_run_at: datetime | None
     status: str
+    skipped: list[datetime] = field(default_factory=list)  # late occurrences not sent
+    # More than MISSED_LIMIT were missed: those past the limit were neither sent nor listed.
+    truncated: bool = False
 
 
-def advance(
+def plan(
     *,
     reminder_type: str,
     cron_expression: str | None,
     timezone: str,
     misfire_policy: str,
+    misfire_grace_seconds: int,
+    ack_required: bool,
     scheduled_for: datetime,
     db_now: datetime,
-) -> NextState:
-    """Next fire and status after the occurrence at ``scheduled_for`` fires at ``db_now``.
+) -> Plan:
+    """Decide what the claim of the occurrence at ``scheduled_for``, at ``db_now``, sends.
 
-    The next fire is computed from the occurrence's own time, never from a poller's clock. When
-    that is already past (downtime), ``fire_all`` keeps it so every missed fire goes out in order;
-    the other policies jump to the first fire after now, so at most this one catch-up is sent.
+    The next fire is computed from the occurrences' own times, never from a poller's clock.
     """
+    late_before = db_now - timedelta(seconds=misfire_grace_seconds)
     if reminder_type == "one_time" or cron_expression is None:
-        # Fired, now waiting for the assistant's ack.
-        return NextState(None, "active")
-    following = next_fire(cron_expression, timezone, scheduled_for)
-    if following <= db_now and misfire_policy != "fire_all":
-        following = next_fire(cron_expression, timezone, db_now)
-    return NextState(following, "active")
+        is_late = scheduled_for < late_before
+        if is_late and misfire_policy == "skip":
+            return Plan([], None, "completed", skipped=[scheduled_for])
+        # Fired: waiting for the assistant's ack, unless none is expected.
+        return Plan([Fire(scheduled_for, is_late)], None, "active" if ack_required else "completed")
+
+    if scheduled_for >= late_before:
+        # On time (the common case): one fire, and the series moves on by one step. If that next
+        # step is already due it is claimed again right away, and judged on its own lateness.
+        following = next_fire(cron_expression, timezone, scheduled_for)
+        return Plan([Fire(scheduled_for, False)], following, "active")
+
+    # Late: gather what was missed up to now, in order, bounded.
+    missed = [scheduled_for]
+    current = scheduled_for
+    while True:
+        current = next_fire(cron_expression, timezone, current)
+        if current > db_now or len(missed) > MISSED_LIMIT:
+            break
+        missed.append(current)
+    truncated = current <= db_now
+    if truncated:
+        # More than MISSED_LIMIT missed: stop looking and restart the series from now.
+        missed = missed[:MISSED_LIMIT]
+        current = next_fire(cron_expression, timezone, db_now)
+    late_ones = [t for t in missed if t < late_before]
+    on_time = [Fire(t, False) for t in missed if t >= late_before]
+    if misfire_policy == "skip":
+        return Plan(on_time, current, "active", skipped=late_ones, truncated=truncated)
+    if misfire_policy == "fire_all":
+        fires = [Fire(t, True) for t in late_ones] + on_time
+        return Plan(fires, current, "active", truncated=truncated)
+    # fire_once: the most recent late occurrence stands for all of them.
+    fires = [Fire(late_ones[-1], True), *on_time]
+    return Plan(fires, current, "active", skipped=late_ones[:-1], truncated=truncated)

@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from core.db import Pool
-from core.events import Occurrence, event_id_for
+from core.events import Occurrence, event_id_for, format_time
 from core.queries import queries
-from poller.advance import advance
+from poller.advance import plan
+
+POLLER_ACTOR = "poller"
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
-    """What one claim did: how many rows it locked, and the new occurrences to push."""
+    """What one claim did: rows locked, new occurrences to push, late occurrences skipped."""
 
     claimed: int
     occurrences: list[Occurrence]
+    skipped: int = 0
+
+
+@dataclass
+class _Batch:
+    """Column arrays for record_fires and insert_audits, filled row by row."""
+
+    ids: list[UUID] = field(default_factory=list)
+    next_runs: list[datetime | None] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    fired: list[bool] = field(default_factory=list)
+    event_ids: list[UUID] = field(default_factory=list)
+    event_reminders: list[UUID] = field(default_factory=list)
+    scheduled: list[datetime] = field(default_factory=list)
+    late: list[bool] = field(default_factory=list)
+    audit_actions: list[str] = field(default_factory=list)
+    audit_reminders: list[UUID] = field(default_factory=list)
+    audit_details: list[str] = field(default_factory=list)
+
+    def audit(self, action: str, reminder_id: UUID, **details: object) -> None:
+        self.audit_actions.append(action)
+        self.audit_reminders.append(reminder_id)
+        self.audit_details.append(orjson.dumps(details).decode())
 
 
 async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) -> ClaimResult:
@@ -28,42 +54,99 @@ async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) 
     No Redis call happens inside the transaction; the caller pushes what is returned after the
     commit, and a crash in between leaves pending deliveries that the sweep pushes again.
     """
+    batch = _Batch()
     async with pool.acquire() as conn, conn.transaction():
         rows: list[asyncpg.Record] = await conn.fetch(queries["claim_due"], now, batch_size)
         if not rows:
             return ClaimResult(0, [])
         fired_at: datetime = rows[0]["db_now"]
-        ids, next_runs, statuses, event_ids, scheduled = [], [], [], [], []
+        by_event: dict[UUID, tuple[asyncpg.Record, datetime, bool]] = {}
         for row in rows:
-            state = advance(
+            reminder_id: UUID = row["reminder_id"]
+            outcome = plan(
                 reminder_type=row["type"],
                 cron_expression=row["cron_expression"],
                 timezone=row["timezone"],
                 misfire_policy=row["misfire_policy"],
+                misfire_grace_seconds=row["misfire_grace_seconds"],
+                ack_required=row["ack_required"],
                 scheduled_for=row["scheduled_for"],
                 db_now=fired_at,
             )
-            ids.append(row["reminder_id"])
-            next_runs.append(state.next_run_at)
-            statuses.append(state.status)
-            event_ids.append(event_id_for(row["reminder_id"], row["scheduled_for"]))
-            scheduled.append(row["scheduled_for"])
+            batch.ids.append(reminder_id)
+            batch.next_runs.append(outcome.next_run_at)
+            batch.statuses.append(outcome.status)
+            batch.fired.append(bool(outcome.fires))
+            for fire in outcome.fires:
+                event_id = event_id_for(reminder_id, fire.scheduled_for)
+                batch.event_ids.append(event_id)
+                batch.event_reminders.append(reminder_id)
+                batch.scheduled.append(fire.scheduled_for)
+                batch.late.append(fire.late)
+                by_event[event_id] = (row, fire.scheduled_for, fire.late)
+            for missed in outcome.skipped:
+                batch.audit(
+                    "skip",
+                    reminder_id,
+                    scheduled_for=format_time(missed),
+                    policy=row["misfire_policy"],
+                    reason="misfire",
+                )
+            if outcome.truncated:
+                batch.audit(
+                    "misfire_truncated",
+                    reminder_id,
+                    reason="more missed occurrences than the limit; the series restarts from now",
+                    next_run_at=format_time(outcome.next_run_at) if outcome.next_run_at else None,
+                )
         inserted = await conn.fetch(
-            queries["record_fires"], ids, next_runs, statuses, event_ids, scheduled, fired_at
+            queries["record_fires"],
+            batch.ids,
+            batch.next_runs,
+            batch.statuses,
+            batch.fired,
+            batch.event_ids,
+            batch.event_reminders,
+            batch.scheduled,
+            batch.late,
+            fired_at,
         )
-    new = {record["event_id"] for record in inserted}
-    occurrences = [
-        occurrence_from_row(row, event_id=event_id, attempt=1, triggered_at=fired_at)
-        for row, event_id in zip(rows, event_ids, strict=True)
-        if event_id in new
-    ]
-    return ClaimResult(len(rows), occurrences)
+        if batch.audit_actions:
+            await conn.execute(
+                queries["insert_audits"],
+                POLLER_ACTOR,
+                batch.audit_actions,
+                batch.audit_reminders,
+                batch.audit_details,
+            )
+    occurrences = []
+    for record in inserted:
+        row, scheduled_for, late = by_event[record["event_id"]]
+        occurrences.append(
+            occurrence_from_row(
+                row,
+                event_id=record["event_id"],
+                attempt=1,
+                triggered_at=fired_at,
+                scheduled_for=scheduled_for,
+                late=late,
+            )
+        )
+    occurrences.sort(key=lambda o: (o.scheduled_for, str(o.reminder_id)))
+    skipped = sum(1 for action in batch.audit_actions if action == "skip")
+    return ClaimResult(len(rows), occurrences, skipped)
 
 
 def occurrence_from_row(
-    row: asyncpg.Record, *, event_id: UUID, attempt: int, triggered_at: datetime
+    row: asyncpg.Record,
+    *,
+    event_id: UUID,
+    attempt: int,
+    triggered_at: datetime,
+    scheduled_for: datetime,
+    late: bool,
 ) -> Occurrence:
-    """An occurrence from a row carrying the reminder's columns (reminder_id, scheduled_for...)."""
+    """An occurrence from a row carrying the reminder's columns (reminder_id, payload...)."""
     return Occurrence(
         event_id=event_id,
         attempt=attempt,
@@ -72,7 +155,8 @@ def occurrence_from_row(
         user_id=row["user_id"],
         reminder_type=row["type"],
         payload_json=row["payload"],
-        scheduled_for=row["scheduled_for"],
+        scheduled_for=scheduled_for,
         triggered_at=triggered_at,
         created_at=row["created_at"],
+        late=late,
     )

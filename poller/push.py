@@ -34,11 +34,11 @@ class EventPusher:
         self._marker_ttl = marker_ttl
         self._script = client.register_script(_PUSH_ONCE)
 
-    async def push(self, occurrences: Sequence[Occurrence]) -> int:
-        """Push the events not pushed before; returns how many were new to the queue."""
+    async def push(self, occurrences: Sequence[Occurrence], queue: str = EVENT_QUEUE) -> int:
+        """Push the events not pushed to ``queue`` before; returns how many were new to it."""
         if not occurrences:
             return 0
-        keys = [EVENT_QUEUE, *(sent_marker(o.event_id, o.attempt) for o in occurrences)]
+        keys = [queue, *(sent_marker(o.event_id, o.attempt, queue) for o in occurrences)]
         args: list[bytes | int] = [self._marker_ttl, *(encode_event(o) for o in occurrences)]
         pushed = await self._script(keys=keys, args=args)
         return int(pushed)

@@ -1,19 +1,72 @@
-"""Find deliveries recorded but never confirmed by Redis, so they can be pushed again."""
+"""Deliveries that need another push: never confirmed by Redis, unacknowledged, or dead."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+
 from core.db import Pool
-from core.events import Occurrence
+from core.events import Occurrence, format_time
 from core.queries import queries
-from poller.claim import occurrence_from_row
+from poller.claim import POLLER_ACTOR, occurrence_from_row
 
 
-async def stale_pending(pool: Pool, older_than: float, limit: int) -> list[Occurrence]:
-    """Pending deliveries at least ``older_than`` seconds old, rebuilt as occurrences."""
-    rows = await pool.fetch(queries["stale_pending_deliveries"], older_than, limit)
+def _occurrences(rows: list[asyncpg.Record]) -> list[Occurrence]:
     return [
         occurrence_from_row(
-            row, event_id=row["event_id"], attempt=row["attempt"], triggered_at=row["triggered_at"]
+            row,
+            event_id=row["event_id"],
+            attempt=row["attempt"],
+            triggered_at=row["triggered_at"],
+            scheduled_for=row["scheduled_for"],
+            late=row["late"],
         )
         for row in rows
     ]
+
+
+async def stale_pending(pool: Pool, older_than: float, limit: int) -> list[Occurrence]:
+    """Pending deliveries unconfirmed for ``older_than`` seconds, rebuilt as occurrences."""
+    return _occurrences(await pool.fetch(queries["stale_pending_deliveries"], older_than, limit))
+
+
+async def stale_dead(pool: Pool, older_than: float, limit: int) -> list[Occurrence]:
+    """Dead deliveries whose event is not yet confirmed in the dead-letter list."""
+    return _occurrences(await pool.fetch(queries["stale_dead_deliveries"], older_than, limit))
+
+
+@dataclass(frozen=True, slots=True)
+class Redeliveries:
+    """Unacknowledged events claimed for another attempt, and those that ran out of attempts."""
+
+    retry: list[Occurrence]
+    dead: list[Occurrence]
+
+
+async def claim_redeliveries(pool: Pool, limit: int, max_attempts: int) -> Redeliveries:
+    """Move up to ``limit`` overdue sent deliveries to their next attempt (or to dead), audited."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(queries["claim_redeliveries"], limit, max_attempts)
+        if rows:
+            await conn.execute(
+                queries["insert_audits"],
+                POLLER_ACTOR,
+                ["dead_letter" if r["state"] == "dead" else "redeliver" for r in rows],
+                [r["reminder_id"] for r in rows],
+                [
+                    orjson.dumps(
+                        {
+                            "event_id": str(r["event_id"]),
+                            "attempt": r["attempt"],
+                            "scheduled_for": format_time(r["scheduled_for"]),
+                        }
+                    ).decode()
+                    for r in rows
+                ],
+            )
+    return Redeliveries(
+        retry=_occurrences([r for r in rows if r["state"] == "pending"]),
+        dead=_occurrences([r for r in rows if r["state"] == "dead"]),
+    )

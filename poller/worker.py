@@ -19,10 +19,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.db import Pool
 from core.events import Occurrence, format_time
 from core.queries import queries
+from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE
 from core.settings import Settings
 from poller.claim import claim_batch
 from poller.push import EventPusher
-from poller.sweep import stale_pending
+from poller.sweep import claim_redeliveries, stale_dead, stale_pending
 from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
 
 log = structlog.get_logger("poller")
@@ -55,24 +56,17 @@ class Poller:
     # -- the poll tick ------------------------------------------------------------------------
 
     async def poll(self, now: datetime | None = None) -> int:
-        """Drain everything due (full batches poll again at once); returns occurrences recorded."""
+        """One tick: fire what is due, redeliver what went unacknowledged, re-push strays.
+
+        Returns the occurrences recorded. Full batches poll again at once, so a backlog drains
+        at full speed; ``now`` overrides the database clock (tests only).
+        """
         async with self._poll_lock:
             recorded = 0
             try:
-                while not self._stopping:
-                    started = time.monotonic()
-                    result = await claim_batch(self.pool, self.settings.batch_size, now)
-                    recorded += len(result.occurrences)
-                    if result.occurrences:
-                        await self._deliver(result.occurrences)
-                        log.debug(
-                            "batch",
-                            claimed=result.claimed,
-                            seconds=round(time.monotonic() - started, 4),
-                        )
-                    if result.claimed < self.settings.batch_size:
-                        break
+                recorded = await self._drain(now)
                 if not self._stopping:
+                    await self._redeliver()
                     await self._sweep()
                     await self._plan_wakeup()
             except DATABASE_ERRORS as exc:
@@ -81,11 +75,30 @@ class Poller:
                 log.exception("poll_failed", error=repr(exc))
             return recorded
 
-    async def _deliver(self, occurrences: list[Occurrence]) -> None:
-        if time.monotonic() < self._redis_retry_at:
-            return  # Redis is backing off; the sweep pushes these when it is back.
+    async def _drain(self, now: datetime | None) -> int:
+        recorded = 0
+        while not self._stopping:
+            started = time.monotonic()
+            result = await claim_batch(self.pool, self.settings.batch_size, now)
+            recorded += len(result.occurrences)
+            if result.occurrences:
+                await self._deliver(result.occurrences)
+                log.debug("batch", claimed=result.claimed, seconds=round(time.monotonic() - started, 4))
+            if result.skipped:
+                log.info("skip", occurrences=result.skipped, reason="misfire")
+            if result.claimed < self.settings.batch_size:
+                break
+        return recorded
+
+    def _redis_backing_off(self) -> bool:
+        return time.monotonic() < self._redis_retry_at
+
+    async def _push(self, occurrences: list[Occurrence], queue: str) -> bool:
+        """Push to ``queue``; on a Redis failure log it, back off, and return False."""
+        if self._redis_backing_off():
+            return False  # the sweep pushes these once Redis is back
         try:
-            await self.pusher.push(occurrences)
+            await self.pusher.push(occurrences, queue)
         except REDIS_ERRORS as exc:
             self._redis_failures += 1
             delay = backoff_delay(self._redis_failures - 1, cap=self.settings.redis_retry_max_delay)
@@ -93,34 +106,75 @@ class Poller:
             log.error(
                 "push_failed",
                 error=repr(exc),
+                queue=queue,
                 events=len(occurrences),
                 retry_in=delay,
                 event_ids=[str(o.event_id) for o in occurrences[:10]],
             )
-            return
+            return False
         if self._redis_failures:
             log.info("redis_recovered", after_failures=self._redis_failures)
         self._redis_failures = 0
-        await self.pool.execute(queries["mark_sent"], [o.event_id for o in occurrences])
+        return True
+
+    async def _deliver(self, occurrences: list[Occurrence]) -> None:
+        if not await self._push(occurrences, EVENT_QUEUE):
+            return
+        await self.pool.execute(
+            queries["mark_sent"], [o.event_id for o in occurrences], self.settings.ack_timeout
+        )
         self.fired += len(occurrences)
         for o in occurrences:
             log.info(
-                "fire",
+                "fire" if o.attempt == 1 else "retry",
                 reminder_id=str(o.reminder_id),
                 event_id=str(o.event_id),
                 assistant_id=str(o.assistant_id),
                 attempt=o.attempt,
                 scheduled_for=format_time(o.scheduled_for),
+                late=o.late,
                 lag_ms=round((o.triggered_at - o.scheduled_for).total_seconds() * 1000, 1),
             )
 
-    async def _sweep(self) -> None:
-        if time.monotonic() < self._redis_retry_at:
+    async def _dead_letter(self, occurrences: list[Occurrence]) -> None:
+        if not await self._push(occurrences, DEAD_LETTER_QUEUE):
             return
-        strays = await stale_pending(self.pool, self.settings.sweep_after, self.settings.batch_size)
-        if strays:
-            log.warning("retry_pending", events=len(strays))
-            await self._deliver(strays)
+        await self.pool.execute(queries["mark_dead_lettered"], [o.event_id for o in occurrences])
+        for o in occurrences:
+            log.warning(
+                "dead_letter",
+                reminder_id=str(o.reminder_id),
+                event_id=str(o.event_id),
+                assistant_id=str(o.assistant_id),
+                attempts=o.attempt,
+            )
+
+    async def _redeliver(self) -> None:
+        """Push again the events whose ack is overdue; dead-letter those out of attempts."""
+        batch_size = self.settings.batch_size
+        while not self._stopping and not self._redis_backing_off():
+            due = await claim_redeliveries(self.pool, batch_size, self.settings.max_attempts)
+            if due.retry:
+                await self._deliver(due.retry)
+            if due.dead:
+                await self._dead_letter(due.dead)
+            if len(due.retry) + len(due.dead) < batch_size:
+                break
+
+    async def _sweep(self) -> None:
+        """Re-push what was recorded but never confirmed by Redis (a crash, an outage)."""
+        batch_size, after = self.settings.batch_size, self.settings.sweep_after
+        while not self._stopping and not self._redis_backing_off():
+            strays = await stale_pending(self.pool, after, batch_size)
+            if strays:
+                log.warning("retry_pending", events=len(strays))
+                await self._deliver(strays)
+            if len(strays) < batch_size:
+                break
+        if not self._stopping and not self._redis_backing_off():
+            dead = await stale_dead(self.pool, after, batch_size)
+            if dead:
+                await self._dead_letter(dead)
 
     async def _plan_wakeup(self) -> None:
         """Schedule a one-shot poll at the nearest upcoming fire if it comes before the next tick."""

@@ -5,7 +5,8 @@
 -- SKIP LOCKED lets any number of pollers claim side by side without waiting on each other;
 -- the predicate matches the partial index reminders_due_idx.
 SELECT id AS reminder_id, user_id, assistant_id, type, cron_expression, timezone, payload,
-       misfire_policy, created_at, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
+       misfire_policy, misfire_grace_seconds, ack_required, created_at,
+       next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now())
 ORDER BY next_run_at
@@ -13,19 +14,25 @@ LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
 -- name: record_fires
--- In one statement: move each claimed reminder to its next fire ($1 ids, $2 next_run_at,
--- $3 status) and write one pending delivery per occurrence ($4 event ids, $5 scheduled_for) at
--- $6. The unique (reminder_id, scheduled_for) key stops an occurrence from being recorded twice;
--- RETURNING names the deliveries that are new, and only those are pushed.
+-- In one statement: move each claimed reminder on ($1 ids, $2 next_run_at, $3 status, $4 whether
+-- anything fired) and write one pending delivery per occurrence sent ($5 event ids, $6 reminder
+-- ids, $7 scheduled_for, $8 late), all at $9. The unique (reminder_id, scheduled_for) key stops an
+-- occurrence from being recorded twice; RETURNING names the new deliveries, and only those are
+-- pushed.
 WITH moved AS (
     UPDATE reminders AS r
-    SET next_run_at = f.next_run_at, status = f.status, last_triggered_at = $6, updated_at = $6
-    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS f(id, next_run_at, status)
+    SET next_run_at = f.next_run_at,
+        status = f.status,
+        last_triggered_at = CASE WHEN f.fired THEN $9 ELSE r.last_triggered_at END,
+        updated_at = $9
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bool[])
+        AS f(id, next_run_at, status, fired)
     WHERE r.id = f.id
 )
-INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, created_at, updated_at)
-SELECT o.event_id, o.reminder_id, o.scheduled_for, 1, 'pending', $6, $6
-FROM unnest($4::uuid[], $1::uuid[], $5::timestamptz[]) AS o(event_id, reminder_id, scheduled_for)
+INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, late, created_at, updated_at)
+SELECT o.event_id, o.reminder_id, o.scheduled_for, 1, 'pending', o.late, $9, $9
+FROM unnest($5::uuid[], $6::uuid[], $7::timestamptz[], $8::bool[])
+    AS o(event_id, reminder_id, scheduled_for, late)
 ON CONFLICT DO NOTHING
 RETURNING event_id;
 

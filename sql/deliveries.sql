@@ -9,17 +9,72 @@ SELECT * FROM deliveries WHERE event_id = $1 AND reminder_id = $2 FOR UPDATE;
 UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now() WHERE event_id = $1;
 
 -- name: mark_sent
--- Deliveries Redis confirmed; only pending ones move, so a late confirmation never undoes an ack.
-UPDATE deliveries SET state = 'sent', sent_at = now(), updated_at = now()
-WHERE event_id = ANY($1::uuid[]) AND state = 'pending';
+-- Deliveries Redis confirmed ($1); only pending ones move, so a late confirmation never undoes an
+-- ack. When the reminder expects an ack, the redelivery time is set: the ack timeout ($2 s)
+-- doubled per attempt already made, plus up to 20 % jitter so a burst is not retried in lockstep.
+UPDATE deliveries AS d
+SET state = 'sent',
+    sent_at = now(),
+    updated_at = now(),
+    next_attempt_at = CASE WHEN r.ack_required THEN
+        now() + make_interval(secs => $2 * power(2, d.attempt - 1) * (1 + random() * 0.2))
+    END
+FROM reminders AS r
+WHERE d.event_id = ANY($1::uuid[]) AND d.state = 'pending' AND r.id = d.reminder_id;
 
 -- name: stale_pending_deliveries
--- Deliveries recorded at least $1 seconds ago and still not confirmed by Redis (a poller died
--- between commit and push, or Redis was down): everything needed to push them again.
-SELECT d.event_id, d.attempt, d.scheduled_for, d.created_at AS triggered_at,
+-- Deliveries due to be pushed at least $1 seconds ago and still not confirmed by Redis (a poller
+-- died between commit and push, or Redis was down): everything needed to push them again.
+SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
        r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload, r.created_at
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
-WHERE d.state = 'pending' AND d.created_at <= now() - make_interval(secs => $1)
+WHERE d.state = 'pending' AND d.updated_at <= now() - make_interval(secs => $1)
 ORDER BY d.created_at
 LIMIT $2;
+
+-- name: claim_redeliveries
+-- Up to $1 sent deliveries whose ack did not come in time: each goes back to pending with
+-- attempt + 1, or, once it has had $2 attempts, becomes dead. Returns what is needed to push them.
+WITH due AS (
+    SELECT event_id FROM deliveries
+    WHERE state = 'sent' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), bumped AS (
+    UPDATE deliveries AS d
+    SET attempt = CASE WHEN d.attempt >= $2 THEN d.attempt ELSE d.attempt + 1 END,
+        state = CASE WHEN d.attempt >= $2 THEN 'dead' ELSE 'pending' END,
+        next_attempt_at = NULL,
+        updated_at = now()
+    FROM due
+    WHERE d.event_id = due.event_id
+    RETURNING d.event_id, d.reminder_id, d.attempt, d.state, d.scheduled_for, d.late,
+              d.created_at AS triggered_at
+)
+SELECT b.event_id, b.reminder_id, b.attempt, b.state, b.scheduled_for, b.late, b.triggered_at,
+       r.assistant_id, r.user_id, r.type, r.payload, r.created_at
+FROM bumped AS b
+JOIN reminders AS r ON r.id = b.reminder_id;
+
+-- name: stale_dead_deliveries
+-- Dead deliveries at least $1 seconds old whose event never reached the dead-letter list.
+SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
+       r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload, r.created_at
+FROM deliveries d
+JOIN reminders r ON r.id = d.reminder_id
+WHERE d.state = 'dead' AND d.dead_lettered_at IS NULL
+  AND d.updated_at <= now() - make_interval(secs => $1)
+ORDER BY d.updated_at
+LIMIT $2;
+
+-- name: mark_dead_lettered
+-- Dead deliveries whose event Redis confirmed in the dead-letter list.
+UPDATE deliveries SET dead_lettered_at = now()
+WHERE event_id = ANY($1::uuid[]) AND state = 'dead' AND dead_lettered_at IS NULL;
+
+-- name: stop_redelivery
+-- The reminder ended (cancelled or completed): its unacknowledged events are not sent again.
+UPDATE deliveries SET next_attempt_at = NULL, updated_at = now()
+WHERE reminder_id = $1 AND state = 'sent' AND next_attempt_at IS NOT NULL;

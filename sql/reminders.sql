@@ -4,9 +4,9 @@
 -- Store a new reminder; the caller computed status and next_run_at.
 INSERT INTO reminders (
     id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
-    timezone, payload, status, next_run_at, misfire_policy
+    timezone, payload, status, next_run_at, misfire_policy, misfire_grace_seconds, ack_required
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 RETURNING *;
 
 -- name: get_reminder

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -39,8 +41,12 @@ def service_urls() -> Iterator[ServiceUrls]:
     """Configured servers, or embedded ones started for this session."""
     database_url = os.environ.get("REMINDERS_DATABASE_URL")
     redis_url = os.environ.get("REMINDERS_REDIS_URL")
-    data = PROJECT_ROOT / ".data" / "test-services"
+    # One folder per session, so two test runs at once never share (or stop) each other's servers.
+    root = PROJECT_ROOT / ".data" / "test-services"
+    root.mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="session-", dir=root))
     with contextlib.ExitStack() as started:
+        started.callback(shutil.rmtree, data, ignore_errors=True)
         if not database_url:
             from core.embedded import start_postgres
 

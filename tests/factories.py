@@ -21,6 +21,8 @@ async def insert_reminder(
     assistant_id: uuid.UUID = ASSISTANT_ID,
     payload: str = '{"text":"Meeting"}',
     misfire_policy: str = "fire_once",
+    misfire_grace_seconds: int = 60,
+    ack_required: bool = True,
 ) -> uuid.UUID:
     """One reminder due at ``next_run_at``: recurring when a cron is given, else one-time."""
     reminder_id = uuid.uuid4()
@@ -39,6 +41,8 @@ async def insert_reminder(
         "active" if recurring else "pending",
         next_run_at,
         misfire_policy,
+        misfire_grace_seconds,
+        ack_required,
     )
     return reminder_id
 

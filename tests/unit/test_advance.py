@@ -1,4 +1,4 @@
-"""Where a reminder goes after a fire (poller/advance.py): a pure function of the times given."""
+"""What one claim sends (poller/advance.py): on-time fires, misfire policies, ack, limits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from poller.advance import NextState, advance
+from poller.advance import MISSED_LIMIT, Fire, Plan, plan
 
 POLICIES = ["skip", "fire_once", "fire_all"]
 
@@ -17,129 +17,147 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
 
 def run(
     *,
-    cron: str | None = "0 * * * *",
-    policy: str = "fire_once",
     scheduled_for: datetime,
     db_now: datetime,
+    cron: str | None = "0 * * * *",
+    policy: str = "fire_once",
+    grace: int = 60,
+    ack_required: bool = True,
     timezone: str = "UTC",
     reminder_type: str = "recurring",
-) -> NextState:
-    return advance(
+) -> Plan:
+    return plan(
         reminder_type=reminder_type,
         cron_expression=cron,
         timezone=timezone,
         misfire_policy=policy,
+        misfire_grace_seconds=grace,
+        ack_required=ack_required,
         scheduled_for=scheduled_for,
         db_now=db_now,
     )
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-def test_one_time_goes_active_with_no_next_run(policy: str) -> None:
-    state = run(
-        reminder_type="one_time",
-        cron=None,
-        policy=policy,
-        scheduled_for=utc(2025, 1, 1, 10),
-        db_now=utc(2025, 1, 1, 10, 0, 1),
-    )
-    assert state == NextState(None, "active")
-    assert state.next_run_at is None
-    assert state.status == "active"
-
-
-def test_one_time_ignores_any_cron_and_lateness() -> None:
-    state = run(reminder_type="one_time", scheduled_for=utc(2025, 1, 1, 10), db_now=utc(2025, 3, 1))
-    assert state == NextState(None, "active")
+# --- one-time -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_recurring_on_time_moves_to_the_next_fire(policy: str) -> None:
-    state = run(policy=policy, scheduled_for=utc(2025, 1, 1, 10), db_now=utc(2025, 1, 1, 10, 0, 2))
-    assert state == NextState(utc(2025, 1, 1, 11), "active")
+def test_one_time_on_time_fires_and_waits_for_its_ack(policy: str) -> None:
+    at = utc(2025, 1, 1, 10)
+    result = run(reminder_type="one_time", cron=None, policy=policy, scheduled_for=at, db_now=at)
+    assert result == Plan([Fire(at, False)], None, "active")
+
+
+def test_one_time_without_ack_completes_when_it_fires() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = run(reminder_type="one_time", cron=None, ack_required=False, scheduled_for=at, db_now=at)
+    assert result == Plan([Fire(at, False)], None, "completed")
+
+
+@pytest.mark.parametrize("policy", ["fire_once", "fire_all"])
+def test_one_time_late_fires_marked_late(policy: str) -> None:
+    at = utc(2025, 1, 1, 10)
+    later = at + timedelta(seconds=61)
+    result = run(reminder_type="one_time", cron=None, policy=policy, scheduled_for=at, db_now=later)
+    assert result == Plan([Fire(at, True)], None, "active")
+
+
+def test_one_time_within_grace_is_not_late() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = run(reminder_type="one_time", cron=None, scheduled_for=at, db_now=at + timedelta(seconds=60))
+    assert result.fires == [Fire(at, False)]
+
+
+def test_one_time_late_with_skip_is_skipped_and_completed() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = run(reminder_type="one_time", cron=None, policy="skip", scheduled_for=at, db_now=utc(2025, 1, 2))
+    assert result == Plan([], None, "completed", skipped=[at])
+
+
+# --- recurring, on time -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_recurring_next_fire_is_computed_from_scheduled_for_not_db_now(policy: str) -> None:
-    # A database clock a little behind the occurrence: computing from db_now would give 10:00
-    # again (the same occurrence twice); computing from scheduled_for gives 11:00.
-    state = run(policy=policy, scheduled_for=utc(2025, 1, 1, 10), db_now=utc(2025, 1, 1, 9, 59, 58))
-    assert state == NextState(utc(2025, 1, 1, 11), "active")
+def test_recurring_on_time_fires_once_and_moves_one_step(policy: str) -> None:
+    at = utc(2025, 1, 1, 10)
+    result = run(policy=policy, scheduled_for=at, db_now=at + timedelta(seconds=2))
+    assert result == Plan([Fire(at, False)], utc(2025, 1, 1, 11), "active")
+
+
+def test_next_fire_comes_from_the_occurrence_not_from_the_clock() -> None:
+    # A poller 30 s behind (within grace) still steps from the scheduled time: nothing is skipped.
+    at = utc(2025, 1, 1, 10)
+    result = run(cron="*/10 * * * * *", scheduled_for=at, db_now=at + timedelta(seconds=30))
+    assert result.fires == [Fire(at, False)]
+    assert result.next_run_at == at + timedelta(seconds=10)
+
+
+def test_recurring_evaluates_cron_in_its_time_zone() -> None:
+    at = utc(2025, 1, 6, 9)  # 10:00 in Berlin (winter)
+    result = run(cron="0 10 * * *", timezone="Europe/Berlin", scheduled_for=at, db_now=at)
+    assert result.next_run_at == utc(2025, 1, 7, 9)
+
+
+def test_recurring_ack_setting_does_not_change_status() -> None:
+    at = utc(2025, 1, 1, 10)
+    assert run(ack_required=False, scheduled_for=at, db_now=at).status == "active"
+
+
+# --- recurring, late (misfire) ------------------------------------------------------------------
+
+DOWN_FROM = utc(2025, 1, 1, 10)  # hourly reminder; the service was down for 5 hours
+BACK_AT = utc(2025, 1, 1, 14, 30)
+MISSED = [utc(2025, 1, 1, h) for h in range(10, 15)]  # 10:00 .. 14:00
+
+
+def test_skip_sends_nothing_late_and_lists_every_skipped_fire() -> None:
+    result = run(policy="skip", scheduled_for=DOWN_FROM, db_now=BACK_AT)
+    assert result == Plan([], utc(2025, 1, 1, 15), "active", skipped=MISSED)
+
+
+def test_fire_once_sends_one_late_catch_up_for_the_most_recent_miss() -> None:
+    result = run(policy="fire_once", scheduled_for=DOWN_FROM, db_now=BACK_AT)
+    assert result == Plan([Fire(MISSED[-1], True)], utc(2025, 1, 1, 15), "active", skipped=MISSED[:-1])
+
+
+def test_fire_all_sends_every_miss_in_order_marked_late() -> None:
+    result = run(policy="fire_all", scheduled_for=DOWN_FROM, db_now=BACK_AT)
+    assert result == Plan([Fire(t, True) for t in MISSED], utc(2025, 1, 1, 15), "active")
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_recurring_fired_late_but_before_the_following_fire_keeps_the_grid(policy: str) -> None:
-    # */15 scheduled 10:00, fired at 10:14: next is 10:15, computed from the occurrence.
-    state = run(
-        cron="*/15 * * * *",
-        policy=policy,
-        scheduled_for=utc(2025, 1, 1, 10),
-        db_now=utc(2025, 1, 1, 10, 14, 59),
-    )
-    assert state.next_run_at == utc(2025, 1, 1, 10, 15)
+def test_misses_still_within_grace_are_sent_on_time(policy: str) -> None:
+    # Every 10 s; down from :00 to :35 with a 12 s grace: :30 is on time, :00-:20 are late.
+    start = utc(2025, 1, 1, 10)
+    now = start + timedelta(seconds=35)
+    result = run(cron="*/10 * * * * *", grace=12, policy=policy, scheduled_for=start, db_now=now)
+    on_time = Fire(start + timedelta(seconds=30), False)
+    late = [start + timedelta(seconds=s) for s in (0, 10, 20)]
+    assert result.next_run_at == start + timedelta(seconds=40)
+    assert on_time in result.fires
+    expected = {
+        "skip": ([on_time], late),
+        "fire_once": ([Fire(late[-1], True), on_time], late[:-1]),
+        "fire_all": ([*(Fire(t, True) for t in late), on_time], []),
+    }[policy]
+    assert (result.fires, result.skipped) == expected
 
 
-@pytest.mark.parametrize("policy", ["skip", "fire_once"])
-def test_missed_fires_jump_to_the_first_fire_after_now(policy: str) -> None:
-    state = run(policy=policy, scheduled_for=utc(2025, 1, 1, 10), db_now=utc(2025, 1, 1, 13, 30))
-    assert state == NextState(utc(2025, 1, 1, 14), "active")
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_huge_backlog_is_bounded_and_restarts_from_now(policy: str) -> None:
+    start = utc(2025, 1, 1)
+    now = start + timedelta(hours=2)  # 7,200 missed one-second fires
+    result = run(cron="* * * * * *", policy=policy, scheduled_for=start, db_now=now)
+    assert result.truncated
+    assert result.next_run_at == now + timedelta(seconds=1)
+    assert len(result.fires) + len(result.skipped) == MISSED_LIMIT
+    if policy == "fire_all":
+        assert [f.scheduled_for for f in result.fires] == [
+            start + timedelta(seconds=s) for s in range(MISSED_LIMIT)
+        ]
 
 
-def test_fire_all_keeps_the_next_missed_fire() -> None:
-    state = run(policy="fire_all", scheduled_for=utc(2025, 1, 1, 10), db_now=utc(2025, 1, 1, 13, 30))
-    assert state == NextState(utc(2025, 1, 1, 11), "active")
-
-
-def test_fire_all_walks_every_missed_fire_in_order() -> None:
-    db_now = utc(2025, 1, 1, 13, 30)
-    scheduled: datetime | None = utc(2025, 1, 1, 10)
-    fired = []
-    while scheduled is not None and scheduled <= db_now:
-        fired.append(scheduled)
-        scheduled = run(policy="fire_all", scheduled_for=scheduled, db_now=db_now).next_run_at
-    assert fired == [utc(2025, 1, 1, h) for h in (10, 11, 12, 13)]
-    assert scheduled == utc(2025, 1, 1, 14)
-
-
-@pytest.mark.parametrize("policy", ["skip", "fire_once"])
-def test_after_a_long_outage_the_next_fire_is_in_the_future(policy: str) -> None:
-    db_now = utc(2025, 6, 1, 7, 3, 4)
-    state = run(cron="0 10 * * *", policy=policy, scheduled_for=utc(2025, 1, 1, 10), db_now=db_now)
-    assert state.next_run_at == utc(2025, 6, 1, 10)
-    assert state.next_run_at is not None and state.next_run_at > db_now
-
-
-def test_recurring_uses_the_reminders_time_zone() -> None:
-    # 10:00 Berlin: 09:00Z in winter, 08:00Z after the switch to summer time on 2025-03-30.
-    state = run(
-        cron="0 10 * * *",
-        timezone="Europe/Berlin",
-        scheduled_for=utc(2025, 3, 29, 9),
-        db_now=utc(2025, 3, 29, 9, 0, 1),
-    )
-    assert state.next_run_at == utc(2025, 3, 30, 8)
-
-
-def test_late_in_a_time_zone_jumps_to_local_next_fire() -> None:
-    state = run(
-        cron="0 10 * * *",
-        timezone="America/New_York",
-        policy="skip",
-        scheduled_for=utc(2025, 1, 1, 15),
-        db_now=utc(2025, 1, 3, 16),
-    )
-    assert state.next_run_at == utc(2025, 1, 4, 15)
-
-
-def test_seconds_first_cron() -> None:
-    scheduled = utc(2025, 1, 1, 10, 0, 0)
-    assert run(cron="*/2 * * * * *", scheduled_for=scheduled, db_now=scheduled).next_run_at == utc(
-        2025, 1, 1, 10, 0, 2
-    )
-    late = run(
-        cron="*/2 * * * * *",
-        policy="fire_once",
-        scheduled_for=scheduled,
-        db_now=scheduled + timedelta(seconds=9),
-    )
-    assert late.next_run_at == utc(2025, 1, 1, 10, 0, 10)
+def test_zero_grace_makes_any_delay_late() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = run(grace=0, scheduled_for=at, db_now=at + timedelta(milliseconds=1))
+    assert result.fires == [Fire(at, True)]
