@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -41,8 +42,11 @@ class Poller:
         pool: Pool,
         redis_client: redis.Redis,
         http: httpx.AsyncClient | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
+        # Only plans wake-ups: what is due is always decided by the database clock.
+        self.clock = clock
         self.pool = pool
         self.pusher = EventPusher(redis_client, settings.event_marker_ttl)
         self.http = http
@@ -184,7 +188,7 @@ class Poller:
         # Plan on our clock by the database's distance to the fire, so clock skew does not matter.
         delay = (row["next_run_at"] - row["db_now"]).total_seconds()
         if 0 < delay < self.settings.poll_interval:
-            self._wake_at(datetime.now(UTC) + timedelta(seconds=delay), "wakeup")
+            self._wake_at(self.clock() + timedelta(seconds=delay), "wakeup")
 
     def _wake_at(self, when: datetime, job_id: str) -> None:
         self.scheduler.add_job(
@@ -205,10 +209,10 @@ class Poller:
         items = await fetch_scheduled(self.http, key, max_retries=self.settings.sync_max_retries)
         if items is None:
             return
-        horizon = datetime.now(UTC) + timedelta(seconds=self.settings.sync_interval)
-        times = upcoming_times(items, horizon)
+        now = self.clock()
+        times = upcoming_times(items, now + timedelta(seconds=self.settings.sync_interval))
         for when in times[:20]:
-            if when > datetime.now(UTC):
+            if when > now:
                 self._wake_at(when, f"wake-{when.isoformat()}")
         log.info("sync_ok", upcoming=len(items), wakeups=len(times[:20]))
 
