@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     sweep_after: float = Field(default=5.0, ge=0)
     event_marker_ttl: int = Field(default=2 * 24 * 3600, ge=60)
-    redis_retry_max_delay: float = Field(default=30.0, gt=0)
+    redis_retry_max_delay: float = Field(default=10.0, gt=0)
     # Redelivery: a sent event with no ack after ack_timeout * 2**(attempt-1) (+ up to 20 % jitter)
     # is pushed again with attempt + 1; after max_attempts it is dead-lettered.
     ack_timeout: float = Field(default=60.0, gt=0)

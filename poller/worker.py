@@ -14,8 +14,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from core.db import Pool
 from core.events import Occurrence, format_time
@@ -29,7 +28,8 @@ from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
 
 log = structlog.get_logger("poller")
 
-REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+# Any Redis failure (down, loading, out of memory...) leaves the events in the outbox for later.
+REDIS_ERRORS = (RedisError, OSError)
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
