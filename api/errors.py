@@ -24,6 +24,9 @@ UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.QueryCanceledError,
+    # A connection the server is terminating mid-acquire (fast shutdown) surfaces as this
+    # (MagicStack/asyncpg#784); it is the same "database going away", not a bug of ours.
+    asyncpg.InternalClientError,
 )
 
 

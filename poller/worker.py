@@ -30,7 +30,13 @@ log = structlog.get_logger("poller")
 
 # Any Redis failure (down, loading, out of memory...) leaves the events in the outbox for later.
 REDIS_ERRORS = (RedisError, OSError)
-DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+DATABASE_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class Poller:
