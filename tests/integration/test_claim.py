@@ -40,22 +40,21 @@ async def test_two_pollers_fire_5000_due_reminders_exactly_once(
 
 
 async def test_recurring_moves_to_next_fire_and_one_time_waits_for_ack(pool: Pool) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+    # The claim runs on an injected database clock, so the result does not depend on the second.
+    now = datetime(2030, 1, 1, 10, 0, 5, tzinfo=UTC)
     one = await insert_reminder(pool, next_run_at=now - timedelta(seconds=1))
     rec = await insert_reminder(
         pool, next_run_at=now - timedelta(seconds=1), cron_expression="*/10 * * * * *"
     )
-    result = await claim_batch(pool, 10)
+    result = await claim_batch(pool, 10, now=now)
     assert result.claimed == 2
     one_row = await pool.fetchrow("SELECT * FROM reminders WHERE id = $1", one)
     rec_row = await pool.fetchrow("SELECT * FROM reminders WHERE id = $1", rec)
     assert one_row is not None and rec_row is not None
     assert (one_row["status"], one_row["next_run_at"]) == ("active", None)
-    assert one_row["last_triggered_at"] is not None
-    assert rec_row["status"] == "active"
-    assert rec_row["next_run_at"] > now - timedelta(seconds=1)
-    assert rec_row["next_run_at"].second % 10 == 0
-    assert (await claim_batch(pool, 10)).claimed == 0
+    assert one_row["last_triggered_at"] == now
+    assert (rec_row["status"], rec_row["next_run_at"]) == ("active", now + timedelta(seconds=5))
+    assert (await claim_batch(pool, 10, now=now)).claimed == 0
 
 
 async def test_claim_uses_the_given_clock_not_the_pollers(pool: Pool) -> None:

@@ -24,6 +24,7 @@ async def events(client: redis.Redis) -> list[dict[str, Any]]:
 
 
 def minute_floor(moment: datetime) -> datetime:
+    """The start of the minute of ``moment``."""
     return moment.replace(second=0, microsecond=0)
 
 
@@ -31,8 +32,10 @@ def minute_floor(moment: datetime) -> datetime:
 async def test_downtime_follows_the_policy(
     settings: Settings, pool: Pool, redis_client: redis.Redis, policy: str, expected: int
 ) -> None:
-    # A reminder every minute whose poller was down for the last five of them.
-    first_missed = minute_floor(datetime.now(UTC)) - timedelta(minutes=5)
+    # A reminder every minute whose pollers were down for five of them; they come back 10 s after
+    # the sixth, which is then still within its 30 s grace. The database clock is injected.
+    back_at = datetime(2030, 1, 1, 10, 0, 10, tzinfo=UTC)
+    first_missed = datetime(2030, 1, 1, 9, 55, tzinfo=UTC)
     rid = await insert_reminder(
         pool,
         next_run_at=first_missed,
@@ -40,27 +43,24 @@ async def test_downtime_follows_the_policy(
         misfire_policy=policy,
         misfire_grace_seconds=30,
     )
-    await pool.execute(
-        "UPDATE reminders SET created_at = $2 WHERE id = $1", rid, first_missed - timedelta(hours=1)
-    )
     poller = Poller(settings, pool, redis_client)
-    await poller.poll()
-    await poller.poll()
+    await poller.poll(now=back_at)
+    await poller.poll(now=back_at)
 
     sent = await events(redis_client)
     late = [e for e in sent if e["payload"].get("late")]
-    # The fire of the current minute may still be within its 30 s grace: then it is on time.
     on_time = [e for e in sent if not e["payload"].get("late")]
     assert len(late) == expected
-    assert len(on_time) <= 1
+    assert len(on_time) == 1, "10:00 is 10 s late, within the grace: sent as usual"
     for event in late:
         assert event["payload"]["lateness_seconds"] > 30
         assert event["payload"]["scheduled_for"].endswith("Z")
     if policy == "fire_all":
-        scheduled = [e["payload"]["scheduled_for"] for e in late]
-        assert scheduled == sorted(scheduled)
+        assert [e["payload"]["scheduled_for"] for e in late] == [
+            f"2030-01-01T09:{m}:00Z" for m in range(55, 60)
+        ]
     next_run = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
-    assert next_run > datetime.now(UTC) - timedelta(seconds=30)
+    assert next_run == datetime(2030, 1, 1, 10, 1, tzinfo=UTC)
 
     skips = await pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE reminder_id = $1 AND action = 'skip'", rid
