@@ -75,12 +75,13 @@ async def test_paused_cancelled_and_future_reminders_do_not_fire(pool: Pool) -> 
 
 
 async def test_missed_fires_catch_up_once_by_default(pool: Pool) -> None:
-    long_ago = datetime.now(UTC) - timedelta(hours=3)
-    rid = await insert_reminder(pool, next_run_at=long_ago, cron_expression="*/5 * * * *")
-    first = await claim_batch(pool, 10)
-    assert len(first.occurrences) == 1
+    now = datetime(2030, 1, 1, 12, 2, 30, tzinfo=UTC)  # injected; no */5 fire within the grace
+    rid = await insert_reminder(pool, next_run_at=now - timedelta(hours=3), cron_expression="*/5 * * * *")
+    first = await claim_batch(pool, 10, now=now)
+    assert [o.late for o in first.occurrences] == [True]
+    assert first.skipped == 36  # 09:02:30 itself and 09:05 .. 11:55; 12:00 goes out late
     next_run = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
-    assert next_run > datetime.now(UTC)
+    assert next_run == datetime(2030, 1, 1, 12, 5, tzinfo=UTC)
 
 
 async def test_duplicate_occurrence_is_not_recorded_twice(pool: Pool) -> None:

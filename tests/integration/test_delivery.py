@@ -113,7 +113,7 @@ async def test_ack_completes_one_time_and_ends_chain_on_complete(
 ) -> None:
     one = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
     rec = await insert_reminder(
-        pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1), cron_expression="* * * * *"
+        pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1), cron_expression="0 0 1 1 *"
     )
     await Poller(settings, pool, redis_client).poll()
     events = {
