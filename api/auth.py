@@ -1,14 +1,28 @@
-"""API-key credentials: who is calling, and which assistants they may act for."""
+"""Credentials: API keys (settings or database) and JWT bearer tokens, with scopes and assistants."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
+import asyncpg
+
+from core.db import Pool
+from core.queries import queries
 from core.settings import Settings
+
+READ = "reminders:read"
+WRITE = "reminders:write"
+ADMIN = "admin"
+SCOPES = (READ, WRITE, ADMIN)
+
+KEY_PREFIX = "rmd_"
+# Characters of a key kept in clear: enough to tell keys apart in a listing, nothing to guess from.
+DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +31,11 @@ class Principal:
 
     credential_id: str
     assistant_ids: frozenset[UUID] | None
+    scopes: frozenset[str] = frozenset({READ, WRITE})
+
+    def has_scope(self, scope: str) -> bool:
+        """Whether the credential grants ``scope`` (admin grants everything)."""
+        return ADMIN in self.scopes or scope in self.scopes
 
     def can_act_for(self, assistant_id: UUID) -> bool:
         """Whether this credential covers ``assistant_id``."""
@@ -33,22 +52,39 @@ class Principal:
         return assistant_id
 
 
-def _digest(secret: str) -> bytes:
+def key_hash(secret: str) -> bytes:
+    """What is stored of a key: its SHA-256 (the secret has 256 random bits, no salt needed)."""
     return hashlib.sha256(secret.encode()).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A freshly made key: the secret is shown once, only the hash and prefix are stored."""
+
+    secret: str
+    prefix: str
+    secret_hash: bytes
+
+
+def new_api_key() -> NewKey:
+    """A random key: ``rmd_`` and 32 random bytes, URL-safe."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    return NewKey(secret, secret[:DISPLAY_PREFIX_LENGTH], key_hash(secret))
+
+
 class KeyRing:
-    """The accepted keys, held only as SHA-256 digests and compared in constant time."""
+    """Keys from settings (the bootstrap admin key, REMINDERS_API_KEYS), held only as hashes."""
 
     def __init__(self, entries: Iterable[tuple[str, Principal]]) -> None:
-        self._entries = [(_digest(secret), principal) for secret, principal in entries if secret]
+        self._entries = [(key_hash(secret), principal) for secret, principal in entries if secret]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
-        """The bootstrap key (all assistants) and ``REMINDERS_API_KEYS`` entries."""
+        """The bootstrap key (admin, all assistants) and ``REMINDERS_API_KEYS`` entries."""
         entries: list[tuple[str, Principal]] = []
         if settings.bootstrap_api_key is not None:
-            entries.append((settings.bootstrap_api_key.get_secret_value(), Principal("bootstrap", None)))
+            admin = Principal("bootstrap", None, frozenset({ADMIN}))
+            entries.append((settings.bootstrap_api_key.get_secret_value(), admin))
         for index, raw in enumerate(part.strip() for part in settings.api_keys.split(",")):
             if not raw:
                 continue
@@ -61,10 +97,30 @@ class KeyRing:
 
     def authenticate(self, secret: str) -> Principal | None:
         """The principal whose key is ``secret``, or None."""
-        digest = _digest(secret)
+        digest = key_hash(secret)
         found: Principal | None = None
         for known, principal in self._entries:
             # Check every entry, so timing says nothing about which one matched.
             if hmac.compare_digest(known, digest) and found is None:
                 found = principal
         return found
+
+
+async def authenticate_key(pool: Pool, keyring: KeyRing, secret: str) -> Principal | None:
+    """The principal of an API key from settings or the database (revoked keys fail at once)."""
+    principal = keyring.authenticate(secret)
+    if principal is not None or not secret.startswith(KEY_PREFIX):
+        return principal
+    digest = key_hash(secret)
+    rows: list[asyncpg.Record] = await pool.fetch(
+        queries["api_keys_by_prefix"], secret[:DISPLAY_PREFIX_LENGTH]
+    )
+    for row in rows:
+        if hmac.compare_digest(bytes(row["secret_hash"]), digest) and principal is None:
+            assistants = row["assistant_ids"]
+            principal = Principal(
+                f"key:{row['id']}",
+                None if assistants is None else frozenset(assistants),
+                frozenset(row["scopes"]),
+            )
+    return principal

@@ -1,16 +1,22 @@
-"""FastAPI dependencies: the pool, the settings and the calling principal."""
+"""FastAPI dependencies: the pool, the calling principal, and the scope each route needs."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import KeyRing, Principal
+from api.auth import READ, WRITE, KeyRing, Principal, authenticate_key
+from api.tokens import InvalidToken, TokenVerifier
+from core.crypto import PayloadCipher
 from core.db import Pool
+from core.settings import Settings
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+_bearer = HTTPBearer(auto_error=False, description="A JWT signed by your identity provider")
+CHALLENGE = {"WWW-Authenticate": 'ApiKey, Bearer realm="reminders"'}
 
 
 def get_pool(request: Request) -> Pool:
@@ -19,32 +25,72 @@ def get_pool(request: Request) -> Pool:
     return pool
 
 
+def get_cipher(request: Request) -> PayloadCipher:
+    """The payload cipher built from settings when the app was created."""
+    cipher: PayloadCipher = request.app.state.cipher
+    return cipher
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 def get_keyring(request: Request) -> KeyRing:
-    """The accepted API keys."""
+    """The API keys from settings."""
     keyring: KeyRing = request.app.state.keyring
     return keyring
 
 
-def current_principal(
+def get_token_verifier(request: Request) -> TokenVerifier:
+    """The JWT verifier built from settings."""
+    verifier: TokenVerifier = request.app.state.tokens
+    return verifier
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=CHALLENGE)
+
+
+async def current_principal(
+    pool: Annotated[Pool, Depends(get_pool)],
     keyring: Annotated[KeyRing, Depends(get_keyring)],
+    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
     api_key: Annotated[str | None, Security(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
-    """The caller behind ``X-API-Key``, or 401."""
-    if not api_key:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing X-API-Key header",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    principal = keyring.authenticate(api_key)
-    if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="invalid API key",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    return principal
+    """The caller behind ``X-API-Key`` or ``Authorization: Bearer``, or 401."""
+    if api_key:
+        principal = await authenticate_key(pool, keyring, api_key)
+        if principal is None:
+            raise _unauthorized("invalid API key")
+        return principal
+    if bearer is not None and bearer.credentials:
+        try:
+            return verifier.verify(bearer.credentials)
+        except InvalidToken as exc:
+            # The reason (expired, wrong audience...) helps the caller and reveals nothing secret.
+            raise _unauthorized(f"invalid bearer token: {exc}") from None
+    raise _unauthorized("missing credentials: send X-API-Key or Authorization: Bearer")
+
+
+def requiring(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets the caller through only with ``scope`` (403 otherwise)."""
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.has_scope(scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"this credential lacks the scope {scope!r}"
+            )
+        return principal
+
+    return check
 
 
 PoolDep = Annotated[Pool, Depends(get_pool)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CipherDep = Annotated[PayloadCipher, Depends(get_cipher)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+Reader = Annotated[Principal, Depends(requiring(READ))]
+Writer = Annotated[Principal, Depends(requiring(WRITE))]

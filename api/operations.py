@@ -11,8 +11,10 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
+from api.request_id import request_id_var
 from api.schemas import Ack, ReminderCreate
 from core.cron import next_fire
+from core.crypto import PayloadCipher
 from core.db import Pool
 from core.exceptions import Conflict, Forbidden, NotFound
 from core.queries import queries
@@ -26,6 +28,7 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 async def _audit(
     conn: Connection, principal: Principal, verb: str, reminder_id: UUID, **details: Any
 ) -> None:
+    details["request_id"] = request_id_var.get()
     await conn.execute(
         queries["insert_audit"],
         principal.credential_id,
@@ -42,12 +45,25 @@ def _visible(row: asyncpg.Record | None, principal: Principal) -> asyncpg.Record
     return row
 
 
-async def create_reminder(pool: Pool, principal: Principal, body: ReminderCreate) -> asyncpg.Record:
-    """Store a new reminder with its first fire; a past ``trigger_at`` fires at once."""
+async def create_reminder(
+    pool: Pool, principal: Principal, body: ReminderCreate, cipher: PayloadCipher, live_cap: int = 0
+) -> asyncpg.Record:
+    """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
+
+    The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
+    """
     if not principal.can_act_for(body.assistant_id):
         raise Forbidden("this credential may not create reminders for that assistant_id")
     reminder_id = uuid4()
     async with pool.acquire() as conn, conn.transaction():
+        if live_cap:
+            # A soft cap (concurrent creates may pass it by a few): it bounds abuse, not billing.
+            live = await conn.fetchval(queries["count_live_for_assistant"], body.assistant_id, live_cap)
+            if live >= live_cap:
+                raise Conflict(
+                    f"assistant {body.assistant_id} already has {live_cap} live reminders, the limit; "
+                    "complete or cancel some first"
+                )
         if body.type == "one_time":
             status, next_run_at = "pending", body.trigger_at
         else:
@@ -65,12 +81,13 @@ async def create_reminder(pool: Pool, principal: Principal, body: ReminderCreate
             body.trigger_at,
             body.cron_expression,
             body.timezone,
-            body.payload,
+            cipher.encrypt(body.payload),
             status,
             next_run_at,
             body.misfire_policy,
             body.misfire_grace_seconds,
             body.ack_required,
+            cipher.key_id,
         )
         await _audit(conn, principal, "create", reminder_id, type=body.type, next_run_at=next_run_at)
     assert row is not None
@@ -203,3 +220,17 @@ async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ac
         credential=principal.credential_id,
     )
     return row
+
+
+async def history(
+    pool: Pool, principal: Principal, reminder_id: UUID, *, page: int, limit: int
+) -> tuple[list[asyncpg.Record], int, list[asyncpg.Record], int]:
+    """A page of the reminder's audit rows and of its deliveries, newest first, with totals."""
+    offset = (page - 1) * limit
+    async with pool.acquire() as conn:
+        _visible(await conn.fetchrow(queries["get_reminder"], reminder_id), principal)
+        audit = await conn.fetch(queries["reminder_audit_page"], reminder_id, limit, offset)
+        audit_total = await conn.fetchval(queries["count_reminder_audit"], reminder_id)
+        deliveries = await conn.fetch(queries["reminder_deliveries_page"], reminder_id, limit, offset)
+        deliveries_total = await conn.fetchval(queries["count_reminder_deliveries"], reminder_id)
+    return audit, int(audit_total), deliveries, int(deliveries_total)

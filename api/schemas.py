@@ -144,6 +144,19 @@ class Ack(BaseModel):
     action: Literal["continue", "complete"] = "continue"
     details: dict[str, Any] | None = None
 
+    @field_validator("details")
+    @classmethod
+    def _storable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        encoded = orjson.dumps(value)
+        # PostgreSQL's jsonb cannot hold a NUL character; refuse it here rather than fail later.
+        if b"\\u0000" in encoded:
+            raise ValueError("must not contain NUL characters (\\u0000)")
+        if len(encoded) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
+        return value
+
 
 class AckResult(BaseModel):
     """The delivery's state after the ack, and the reminder."""
@@ -151,3 +164,57 @@ class AckResult(BaseModel):
     event_id: UUID
     state: Literal["acked"]
     reminder: Reminder
+
+
+class AuditEntry(BaseModel):
+    """One audited action on a reminder."""
+
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+class DeliveryEntry(BaseModel):
+    """One occurrence's delivery: its event id, attempts and state."""
+
+    event_id: UUID
+    scheduled_for: datetime
+    attempt: int
+    state: Literal["pending", "sent", "acked", "dead"]
+    late: bool
+    created_at: datetime
+    sent_at: datetime | None
+    acked_at: datetime | None
+    next_attempt_at: datetime | None
+    dead_lettered_at: datetime | None
+
+
+class AuditPage(BaseModel):
+    """A page of audit entries and their total."""
+
+    items: list[AuditEntry]
+    total: int
+
+
+class DeliveryPage(BaseModel):
+    """A page of deliveries and their total."""
+
+    items: list[DeliveryEntry]
+    total: int
+
+
+class History(BaseModel):
+    """What happened to a reminder: its audit trail and its deliveries, newest first."""
+
+    reminder_id: UUID
+    audit: AuditPage
+    deliveries: DeliveryPage
+    page: int
+    limit: int
+
+
+class ErrorDetail(BaseModel):
+    """Every error answer: ``{"detail": "..."}`` (validation errors list the fields instead)."""
+
+    detail: str

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cli import keys, rotate
 from cli.services import StartupError, run_services
 from cli.up import run_up
 from core.embedded import EmbeddedServerError
@@ -17,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(keys.app, name="keys")
+app.command("rotate-payload-keys")(rotate.rotate_payload_keys)
 
 
 def _fail(error: Exception) -> typer.Exit:

@@ -1,4 +1,4 @@
-"""The data directory, the servers and the admin key that `reminders up` and `services` share."""
+"""The data directory, the servers and the keys that `reminders up` and `services` share."""
 
 from __future__ import annotations
 
@@ -15,12 +15,17 @@ from types import FrameType
 from typing import IO, Any
 
 import typer
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
+from core.crypto import PayloadCipher
 from core.embedded import ensure_database, start_postgres, start_redis
+from core.exceptions import PayloadKeyError
 from core.settings import Settings
 
 DATABASE_NAME = "reminders"
 KEY_FILE = "bootstrap_api_key"
+PAYLOAD_KEY_FILE = "payload_key"
 KEY_PREFIX = "rmd_"
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -145,6 +150,33 @@ def bootstrap_key(settings: Settings) -> str:
         os.fchmod(fd, 0o600)  # the mode given to open() only applies when the file is new
         handle.write(key + "\n")
     return key
+
+
+def payload_keys(settings: Settings) -> str:
+    """REMINDERS_PAYLOAD_KEYS, else the keys kept in the data dir (a fresh Fernet key on first use).
+
+    The file holds the same comma-separated value as the variable (first key encrypts), mode 0600;
+    losing it makes every stored payload unreadable, so it is never overwritten here.
+    """
+    if settings.payload_keys is not None:
+        value = settings.payload_keys.get_secret_value()
+    else:
+        path = settings.data_dir.resolve() / PAYLOAD_KEY_FILE
+        value = ""
+        with contextlib.suppress(FileNotFoundError):
+            value = path.read_text().strip()
+        if not value:
+            value = Fernet.generate_key().decode()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                os.fchmod(fd, 0o600)
+                handle.write(value + "\n")
+    try:
+        PayloadCipher.from_settings(settings.model_copy(update={"payload_keys": SecretStr(value)}))
+    except PayloadKeyError as error:
+        raise StartupError(str(error)) from None
+    return value
 
 
 def run_services(

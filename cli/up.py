@@ -27,6 +27,7 @@ from cli.services import (
     StartupError,
     bootstrap_key,
     lock_data_dir,
+    payload_keys,
     say,
     start_services,
 )
@@ -100,7 +101,8 @@ def local_api_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.api_host in _WILDCARD_HOSTS else settings.api_host
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.api_port}"
+    scheme = "https" if settings.tls_certfile else "http"
+    return f"{scheme}://{host}:{settings.api_port}"
 
 
 def child_env(settings: Settings, services: Services, key: str, api_url: str) -> dict[str, str]:
@@ -123,13 +125,19 @@ def api_command(settings: Settings) -> list[str]:
             "--host", settings.api_host, "--port", str(settings.api_port)]  # fmt: skip
     if settings.log_level.lower() in _UVICORN_LEVELS:
         argv += ["--log-level", settings.log_level.lower()]
+    if settings.tls_certfile and settings.tls_keyfile:
+        argv += ["--ssl-certfile", str(settings.tls_certfile), "--ssl-keyfile", str(settings.tls_keyfile)]
     return argv
 
 
 def wait_for_api(url: str, children: Children, timeout: float = API_READY_TIMEOUT) -> None:
     """Block until the API answers any HTTP request on ``/docs``."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2) as client:
+    # This probe only asks "is our own child process listening yet?" on loopback; the certificate
+    # may be self-signed or name a public host rather than 127.0.0.1, so it is not verified here.
+    # Real clients (the pollers: REMINDERS_API_CA_FILE) verify it.
+    verify = not url.startswith("https://")
+    with httpx.Client(timeout=2, verify=verify) as client:
         while True:
             exited = children.exited()
             if exited is not None:
@@ -203,6 +211,7 @@ def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: s
     upgrade(services.database_url)
     key = bootstrap_key(settings)
     env = child_env(settings, services, key, api_url)
+    env["REMINDERS_PAYLOAD_KEYS"] = payload_keys(settings)  # the children's payload cipher
     children = Children()
     stack.callback(children.stop)
     children.start("api", api_command(settings), env)

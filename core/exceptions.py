@@ -4,7 +4,10 @@
     ├── NotFound            the reminder or event does not exist for this caller
     ├── Conflict            the change is impossible in the current state
     ├── Forbidden           the credential does not cover this assistant
-    └── ServiceUnavailable  Postgres or Redis cannot be reached right now
+    ├── ServiceUnavailable  Postgres or Redis cannot be reached right now
+    └── PayloadCryptoError  payload keys missing or wrong
+        ├── PayloadKeyError         REMINDERS_PAYLOAD_KEYS unset or malformed
+        └── PayloadDecryptionError  a stored payload matches no key of the ring
 """
 
 from __future__ import annotations
@@ -28,3 +31,15 @@ class Forbidden(ReminderError):
 
 class ServiceUnavailable(ReminderError):
     """A backing service (Postgres, Redis) is down or saturated; retry later."""
+
+
+class PayloadCryptoError(ReminderError):
+    """Payload encryption cannot work: a key is missing, malformed, or does not match."""
+
+
+class PayloadKeyError(PayloadCryptoError):
+    """REMINDERS_PAYLOAD_KEYS is unset or holds a malformed key."""
+
+
+class PayloadDecryptionError(PayloadCryptoError):
+    """A stored payload cannot be decrypted with any key of the ring (or was tampered with)."""

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 from alembic import command
 from alembic.config import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# libpq parameters asyncpg reads from a DSN but takes no keyword argument for.
+_DSN_ONLY = frozenset(
+    {"sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword",
+     "ssl_min_protocol_version", "ssl_max_protocol_version"}
+)  # fmt: skip
 
 
 def sqlalchemy_url(database_url: str) -> str:
-    """Turn a libpq-style URL into one SQLAlchemy drives with asyncpg."""
+    """Turn a libpq-style URL into one SQLAlchemy drives with asyncpg.
+
+    SQLAlchemy's asyncpg dialect passes the query string to ``asyncpg.connect()`` as keyword
+    arguments, where libpq's ``sslmode`` is spelled ``ssl`` (same values: ``require``,
+    ``verify-full``...). The certificate files (``sslrootcert``...) have no keyword: when given,
+    the whole URL also goes as ``dsn=``, which asyncpg parses as the API's pool does.
+    """
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if database_url.startswith(prefix):
-            return "postgresql+asyncpg://" + database_url[len(prefix) :]
+            rest, has_query, query = database_url[len(prefix) :].partition("?")
+            if has_query:
+                params = parse_qsl(query, keep_blank_values=True)
+                kwargs = [("ssl" if k == "sslmode" else k, v) for k, v in params if k not in _DSN_ONLY]
+                if len(kwargs) < len(params):
+                    kwargs.append(("dsn", "postgresql://" + database_url[len(prefix) :]))
+                rest += "?" + urlencode(kwargs)
+            return "postgresql+asyncpg://" + rest
     raise ValueError(f"not a PostgreSQL URL: {database_url.split('://', 1)[0]}://...")
 
 

@@ -28,7 +28,8 @@ reminders = sa.Table(
     sa.Column("trigger_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("cron_expression", sa.Text, nullable=True),
     sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
-    sa.Column("payload", sa.Text, nullable=False),
+    # Plaintext of rows written before payload encryption only; new rows store ciphertext alone.
+    sa.Column("payload", sa.Text, nullable=True),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("next_run_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("last_triggered_at", sa.TIMESTAMP(timezone=True), nullable=True),
@@ -41,7 +42,13 @@ reminders = sa.Table(
     ),
     sa.Column("ack_required", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("misfire_grace_seconds", sa.Integer, nullable=False, server_default="60"),
+    # A Fernet token of the payload, and the fingerprint of the key it was made with.
+    sa.Column("payload_ciphertext", pg.BYTEA, nullable=True),
+    sa.Column("payload_key_id", sa.Text, nullable=True),
     sa.CheckConstraint("misfire_grace_seconds >= 0", name="reminders_misfire_grace_check"),
+    sa.CheckConstraint(
+        "payload IS NOT NULL OR payload_ciphertext IS NOT NULL", name="reminders_payload_check"
+    ),
     sa.CheckConstraint(_in("type", REMINDER_TYPES), name="reminders_type_check"),
     sa.CheckConstraint(_in("status", REMINDER_STATUSES), name="reminders_status_check"),
     sa.CheckConstraint(_in("misfire_policy", MISFIRE_POLICIES), name="reminders_misfire_check"),
@@ -121,4 +128,24 @@ audit_log = sa.Table(
         "details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
     ),
     sa.Index("audit_log_reminder_id_idx", "reminder_id"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # The first characters of the secret, shown in listings and used to find candidate rows.
+    sa.Column("prefix", sa.Text, nullable=False),
+    # SHA-256 of the whole secret; the secret itself is shown once and never stored.
+    sa.Column("secret_hash", sa.LargeBinary, nullable=False),
+    sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False),
+    # NULL: every assistant (service and admin keys).
+    sa.Column("assistant_ids", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=True),
+    sa.Column(
+        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("revoked_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.UniqueConstraint("secret_hash", name="api_keys_secret_hash_key"),
+    sa.Index("api_keys_prefix_idx", "prefix"),
 )

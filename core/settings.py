@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,7 +25,21 @@ class Settings(BaseSettings):
     api_url: str | None = None
     bootstrap_api_key: SecretStr | None = None
     # Comma-separated. "secret" acts for every assistant; "secret@uuid[;uuid]" only for those.
+    # Keys created with `reminders keys create` live in the database instead (hashed).
     api_keys: str = ""
+    # Comma-separated Fernet keys: the first encrypts payloads, all of them decrypt (rotation).
+    payload_keys: SecretStr | None = None
+
+    # JWT bearer tokens. The accepted algorithms come from here, never from the token.
+    jwt_algorithms: str = "HS256"
+    jwt_secret: SecretStr | None = None  # for HS256/384/512
+    jwt_public_key: str | None = None  # PEM, for RS*/ES*/PS*
+    jwt_audience: str = "reminder-service"
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+
+    # Live (pending, active, paused) reminders one assistant may have; 0 means no cap.
+    max_live_reminders_per_assistant: int = Field(default=100_000, ge=0)
 
     # Database pool: bounded, and acquiring times out so callers get a 503 rather than a hang.
     db_pool_min: int = Field(default=1, ge=0)
@@ -33,6 +47,17 @@ class Settings(BaseSettings):
     db_acquire_timeout: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=0)
+
+    # TLS: the API serves HTTPS when given both a certificate and its key (PEM files).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    # CA bundle the pollers trust when REMINDERS_API_URL is https with a private CA.
+    api_ca_file: Path | None = None
+
+    # Limits (OWASP API4). The rate limit is per credential and per API process; 0 turns it off.
+    max_body_bytes: int = Field(default=128 * 1024, ge=1)
+    rate_limit_per_second: float = Field(default=200.0, ge=0)
+    rate_limit_burst: int = Field(default=400, ge=0)
 
     # Poller
     pollers: int = Field(default=2, ge=0)
@@ -51,10 +76,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console", "auto"] = "auto"
 
-    @field_validator("database_url", "redis_url", "api_url", mode="before")
+    @field_validator("database_url", "redis_url", "api_url", "payload_keys", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("tls_certfile", "tls_keyfile", "api_ca_file", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            given, missing = (
+                ("REMINDERS_TLS_CERTFILE", "REMINDERS_TLS_KEYFILE")
+                if self.tls_keyfile is None
+                else ("REMINDERS_TLS_KEYFILE", "REMINDERS_TLS_CERTFILE")
+            )
+            raise ValueError(f"{given} is set but {missing} is not: HTTPS needs both or neither")
+        return self
 
     def require_database_url(self) -> str:
         """The database URL, or a clear error for processes that cannot start one themselves."""
@@ -70,4 +111,5 @@ class Settings(BaseSettings):
 
     def resolved_api_url(self) -> str:
         """Where pollers reach the REST API."""
-        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+        scheme = "https" if self.tls_certfile else "http"
+        return self.api_url or f"{scheme}://{self.api_host}:{self.api_port}"

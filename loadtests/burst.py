@@ -49,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 import redis.asyncio as redis
+from cryptography.fernet import Fernet
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
@@ -56,6 +57,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from core.cron import validate_cron, zone  # noqa: E402
+from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
 
@@ -81,13 +83,15 @@ _TICK_TIME = re.compile(r"next run at: [^)]*")
 # Due times are whole seconds by default, as real cron ticks are: rows sharing (cron, zone, due
 # time) share one memoized next-fire computation in the poller, as they would in production.
 # $7 (--unaligned) scatters them over microseconds instead (over at least one second), so every
-# row pays for its own croniter call.
+# row pays for its own croniter call. Payloads are stored encrypted, as the API stores them: one
+# token ($8, under key id $9) shared by every row, so seeding stays one statement.
 SEED_SQL = """
 INSERT INTO reminders (id, user_id, assistant_id, created_by_assistant_id, type, cron_expression,
-                       timezone, payload, status, next_run_at, misfire_policy)
+                       timezone, payload_ciphertext, payload_key_id, status, next_run_at,
+                       misfire_policy)
 SELECT gen_random_uuid(), s.g, s.a, s.a, 'recurring', $2,
        ($3::text[])[1 + s.g % cardinality($3::text[])],
-       format('{"check_type":"daily_report","user_id":%s,"report_id":"daily_%s"}', s.g, s.g),
+       $8::bytea, $9::text,
        'active',
        CASE WHEN $7 THEN now() + make_interval(secs => $4) - random() * make_interval(secs => greatest($5, 1))
             ELSE date_trunc('second', now()) + make_interval(secs => $4)
@@ -132,6 +136,11 @@ class Options:
     log_level: str
     settle: float
     data_dir: Path
+    # The pollers' REMINDERS_PAYLOAD_KEYS: the environment's, else a fresh key for this run.
+    payload_keys: str = field(
+        default_factory=lambda: os.environ.get("REMINDERS_PAYLOAD_KEYS") or Fernet.generate_key().decode(),
+        repr=False,
+    )
 
 
 @dataclass
@@ -290,8 +299,19 @@ async def seed(conn: asyncpg.Connection, options: Options) -> None:
     """
     zones = pick_zones(options.zones)
     assistants = [uuid.uuid4() for _ in range(ASSISTANTS)]
+    cipher = PayloadCipher([k.strip() for k in options.payload_keys.split(",") if k.strip()])
+    token = cipher.encrypt('{"check_type":"daily_report","user_id":1,"report_id":"daily_1"}')
     await conn.execute(
-        SEED_SQL, options.n, options.cron, zones, options.lead, options.jitter, assistants, options.unaligned
+        SEED_SQL,
+        options.n,
+        options.cron,
+        zones,
+        options.lead,
+        options.jitter,
+        assistants,
+        options.unaligned,
+        token,
+        cipher.key_id,
     )
     # Fresh statistics, as a long-lived table would have, so the claim plans like production.
     await conn.execute("ANALYZE reminders")
@@ -311,6 +331,7 @@ async def start_pollers(
     env.update(
         REMINDERS_DATABASE_URL=database_url,
         REMINDERS_REDIS_URL=redis_url,
+        REMINDERS_PAYLOAD_KEYS=options.payload_keys,
         REMINDERS_BATCH_SIZE=str(options.batch_size),
         REMINDERS_LOG_LEVEL=options.log_level,
         REMINDERS_LOG_FORMAT="json",

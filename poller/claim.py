@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from core.crypto import PayloadCipher
 from core.db import Pool
 from core.events import Occurrence, event_id_for, format_time
 from core.queries import queries
@@ -48,8 +49,12 @@ class _Batch:
         self.audit_details.append(orjson.dumps(details).decode())
 
 
-async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) -> ClaimResult:
+async def claim_batch(
+    pool: Pool, batch_size: int, now: datetime | None = None, *, cipher: PayloadCipher
+) -> ClaimResult:
     """Lock up to ``batch_size`` due reminders, move them on, and write their deliveries.
+
+    Payloads are decrypted with ``cipher`` only after the commit, outside the transaction.
 
     No Redis call happens inside the transaction; the caller pushes what is returned after the
     commit, and a crash in between leaves pending deliveries that the sweep pushes again.
@@ -84,6 +89,7 @@ async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) 
                 batch.scheduled.append(fire.scheduled_for)
                 batch.late.append(fire.late)
                 by_event[event_id] = (row, fire.scheduled_for, fire.late)
+
             for missed in outcome.skipped:
                 batch.audit(
                     "skip",
@@ -111,6 +117,16 @@ async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) 
             batch.late,
             fired_at,
         )
+        # Each fire is audited in the same transaction; an occurrence already recorded is not new.
+        for record in inserted:
+            row, scheduled_for, late = by_event[record["event_id"]]
+            batch.audit(
+                "fire",
+                row["reminder_id"],
+                event_id=str(record["event_id"]),
+                scheduled_for=format_time(scheduled_for),
+                late=late,
+            )
         if batch.audit_actions:
             await conn.execute(
                 queries["insert_audits"],
@@ -125,6 +141,7 @@ async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) 
         occurrences.append(
             occurrence_from_row(
                 row,
+                cipher=cipher,
                 event_id=record["event_id"],
                 attempt=1,
                 triggered_at=fired_at,
@@ -140,13 +157,18 @@ async def claim_batch(pool: Pool, batch_size: int, now: datetime | None = None) 
 def occurrence_from_row(
     row: asyncpg.Record,
     *,
+    cipher: PayloadCipher,
     event_id: UUID,
     attempt: int,
     triggered_at: datetime,
     scheduled_for: datetime,
     late: bool,
 ) -> Occurrence:
-    """An occurrence from a row carrying the reminder's columns (reminder_id, payload...)."""
+    """An occurrence from a row carrying the reminder's columns (reminder_id, payload...).
+
+    The payload is decrypted from ``payload_ciphertext``, or read from ``payload`` for a row
+    written before encryption.
+    """
     return Occurrence(
         event_id=event_id,
         attempt=attempt,
@@ -154,7 +176,7 @@ def occurrence_from_row(
         assistant_id=row["assistant_id"],
         user_id=row["user_id"],
         reminder_type=row["type"],
-        payload_json=row["payload"],
+        payload_json=cipher.read(row["payload_ciphertext"], row["payload"]),
         scheduled_for=scheduled_for,
         triggered_at=triggered_at,
         created_at=row["created_at"],

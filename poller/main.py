@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 
 import httpx
 import redis.asyncio as redis
 import structlog
 
+from core.crypto import PayloadCipher
 from core.db import create_pool
+from core.exceptions import PayloadKeyError
 from core.logging import configure_logging
 from core.settings import Settings
 from poller.worker import Poller
@@ -17,14 +20,19 @@ from poller.worker import Poller
 log = structlog.get_logger("poller")
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, cipher: PayloadCipher | None = None) -> None:
     """Run one poller until SIGINT or SIGTERM."""
+    cipher = cipher or PayloadCipher.from_settings(settings)
     pool = await create_pool(settings, application_name="reminders-poller")
     client = redis.from_url(
         settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
     )
-    http = httpx.AsyncClient(base_url=settings.resolved_api_url(), timeout=5)
-    poller = Poller(settings, pool, client, http)
+    # An https API with a private CA: trust that CA (verification stays on).
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(settings.api_ca_file)) if settings.api_ca_file else True
+    )
+    http = httpx.AsyncClient(base_url=settings.resolved_api_url(), timeout=5, verify=verify)
+    poller = Poller(settings, pool, client, http, cipher=cipher)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,4 +53,8 @@ def main() -> None:
     """Console entry: read settings from the environment and run."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run(settings))
+    try:
+        cipher = PayloadCipher.from_settings(settings)  # no keys: fail before connecting anywhere
+    except PayloadKeyError as error:
+        raise SystemExit(f"error: {error}") from None
+    asyncio.run(run(settings, cipher))

@@ -7,16 +7,18 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
+from core.crypto import PayloadCipher
 from core.db import Pool
 from core.events import Occurrence, format_time
 from core.queries import queries
 from poller.claim import POLLER_ACTOR, occurrence_from_row
 
 
-def _occurrences(rows: list[asyncpg.Record]) -> list[Occurrence]:
+def _occurrences(rows: list[asyncpg.Record], cipher: PayloadCipher) -> list[Occurrence]:
     return [
         occurrence_from_row(
             row,
+            cipher=cipher,
             event_id=row["event_id"],
             attempt=row["attempt"],
             triggered_at=row["triggered_at"],
@@ -27,14 +29,19 @@ def _occurrences(rows: list[asyncpg.Record]) -> list[Occurrence]:
     ]
 
 
-async def stale_pending(pool: Pool, older_than: float, limit: int) -> list[Occurrence]:
+async def stale_pending(
+    pool: Pool, cipher: PayloadCipher, older_than: float, limit: int
+) -> list[Occurrence]:
     """Pending deliveries unconfirmed for ``older_than`` seconds, rebuilt as occurrences."""
-    return _occurrences(await pool.fetch(queries["stale_pending_deliveries"], older_than, limit))
+    rows = await pool.fetch(queries["stale_pending_deliveries"], older_than, limit)
+    return _occurrences(rows, cipher)
 
 
-async def stale_dead(pool: Pool, older_than: float, limit: int) -> list[Occurrence]:
+async def stale_dead(
+    pool: Pool, cipher: PayloadCipher, older_than: float, limit: int
+) -> list[Occurrence]:
     """Dead deliveries whose event is not yet confirmed in the dead-letter list."""
-    return _occurrences(await pool.fetch(queries["stale_dead_deliveries"], older_than, limit))
+    return _occurrences(await pool.fetch(queries["stale_dead_deliveries"], older_than, limit), cipher)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,9 @@ class Redeliveries:
     dead: list[Occurrence]
 
 
-async def claim_redeliveries(pool: Pool, limit: int, max_attempts: int) -> Redeliveries:
+async def claim_redeliveries(
+    pool: Pool, cipher: PayloadCipher, limit: int, max_attempts: int
+) -> Redeliveries:
     """Move up to ``limit`` overdue sent deliveries to their next attempt (or to dead), audited."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(queries["claim_redeliveries"], limit, max_attempts)
@@ -67,6 +76,6 @@ async def claim_redeliveries(pool: Pool, limit: int, max_attempts: int) -> Redel
                 ],
             )
     return Redeliveries(
-        retry=_occurrences([r for r in rows if r["state"] == "pending"]),
-        dead=_occurrences([r for r in rows if r["state"] == "dead"]),
+        retry=_occurrences([r for r in rows if r["state"] == "pending"], cipher),
+        dead=_occurrences([r for r in rows if r["state"] == "dead"], cipher),
     )

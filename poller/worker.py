@@ -16,6 +16,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
+from core.crypto import PayloadCipher
 from core.db import Pool
 from core.events import Occurrence, format_time
 from core.queries import queries
@@ -49,8 +50,11 @@ class Poller:
         redis_client: redis.Redis,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cipher: PayloadCipher | None = None,
     ) -> None:
         self.settings = settings
+        # Decrypts payloads; built from settings unless given (no keys: a clear error at start).
+        self.cipher = cipher or PayloadCipher.from_settings(settings)
         # Only plans wake-ups: what is due is always decided by the database clock.
         self.clock = clock
         self.pool = pool
@@ -89,7 +93,7 @@ class Poller:
         recorded = 0
         while not self._stopping:
             started = time.monotonic()
-            result = await claim_batch(self.pool, self.settings.batch_size, now)
+            result = await claim_batch(self.pool, self.settings.batch_size, now, cipher=self.cipher)
             recorded += len(result.occurrences)
             if result.occurrences:
                 await self._deliver(result.occurrences)
@@ -163,7 +167,9 @@ class Poller:
         """Push again the events whose ack is overdue; dead-letter those out of attempts."""
         batch_size = self.settings.batch_size
         while not self._stopping and not self._redis_backing_off():
-            due = await claim_redeliveries(self.pool, batch_size, self.settings.max_attempts)
+            due = await claim_redeliveries(
+                self.pool, self.cipher, batch_size, self.settings.max_attempts
+            )
             if due.retry:
                 await self._deliver(due.retry)
             if due.dead:
@@ -175,14 +181,14 @@ class Poller:
         """Re-push what was recorded but never confirmed by Redis (a crash, an outage)."""
         batch_size, after = self.settings.batch_size, self.settings.sweep_after
         while not self._stopping and not self._redis_backing_off():
-            strays = await stale_pending(self.pool, after, batch_size)
+            strays = await stale_pending(self.pool, self.cipher, after, batch_size)
             if strays:
                 log.warning("retry_pending", events=len(strays))
                 await self._deliver(strays)
             if len(strays) < batch_size:
                 break
         if not self._stopping and not self._redis_backing_off():
-            dead = await stale_dead(self.pool, after, batch_size)
+            dead = await stale_dead(self.pool, self.cipher, after, batch_size)
             if dead:
                 await self._dead_letter(dead)
 

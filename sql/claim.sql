@@ -5,7 +5,7 @@
 -- SKIP LOCKED lets any number of pollers claim side by side without waiting on each other;
 -- the predicate matches the partial index reminders_due_idx.
 SELECT id AS reminder_id, user_id, assistant_id, type, cron_expression, timezone, payload,
-       misfire_policy, misfire_grace_seconds, ack_required, created_at,
+       payload_ciphertext, misfire_policy, misfire_grace_seconds, ack_required, created_at,
        next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now())

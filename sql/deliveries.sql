@@ -26,7 +26,8 @@ WHERE d.event_id = ANY($1::uuid[]) AND d.state = 'pending' AND r.id = d.reminder
 -- Deliveries due to be pushed at least $1 seconds ago and still not confirmed by Redis (a poller
 -- died between commit and push, or Redis was down): everything needed to push them again.
 SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
-       r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload, r.created_at
+       r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload,
+       r.payload_ciphertext, r.created_at
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
 WHERE d.state = 'pending' AND d.updated_at <= now() - make_interval(secs => $1)
@@ -54,14 +55,15 @@ WITH due AS (
               d.created_at AS triggered_at
 )
 SELECT b.event_id, b.reminder_id, b.attempt, b.state, b.scheduled_for, b.late, b.triggered_at,
-       r.assistant_id, r.user_id, r.type, r.payload, r.created_at
+       r.assistant_id, r.user_id, r.type, r.payload, r.payload_ciphertext, r.created_at
 FROM bumped AS b
 JOIN reminders AS r ON r.id = b.reminder_id;
 
 -- name: stale_dead_deliveries
 -- Dead deliveries at least $1 seconds old whose event never reached the dead-letter list.
 SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
-       r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload, r.created_at
+       r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload,
+       r.payload_ciphertext, r.created_at
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
 WHERE d.state = 'dead' AND d.dead_lettered_at IS NULL
@@ -78,3 +80,16 @@ WHERE event_id = ANY($1::uuid[]) AND state = 'dead' AND dead_lettered_at IS NULL
 -- The reminder ended (cancelled or completed): its unacknowledged events are not sent again.
 UPDATE deliveries SET next_attempt_at = NULL, updated_at = now()
 WHERE reminder_id = $1 AND state = 'sent' AND next_attempt_at IS NOT NULL;
+
+-- name: reminder_deliveries_page
+-- One reminder's deliveries (one per occurrence), newest first.
+SELECT event_id, scheduled_for, attempt, state, late, created_at, sent_at, acked_at,
+       next_attempt_at, dead_lettered_at
+FROM deliveries
+WHERE reminder_id = $1
+ORDER BY scheduled_for DESC
+LIMIT $2 OFFSET $3;
+
+-- name: count_reminder_deliveries
+-- How many deliveries one reminder has.
+SELECT count(*) FROM deliveries WHERE reminder_id = $1;

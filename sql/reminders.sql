@@ -1,12 +1,14 @@
 -- Queries of the REST API on the reminders table.
 
 -- name: insert_reminder
--- Store a new reminder; the caller computed status and next_run_at.
+-- Store a new reminder; the caller computed status and next_run_at. The payload is stored only
+-- encrypted ($9 the ciphertext, $15 the id of the key that made it); the plaintext column stays NULL.
 INSERT INTO reminders (
     id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
-    timezone, payload, status, next_run_at, misfire_policy, misfire_grace_seconds, ack_required
+    timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
+    ack_required, payload_key_id
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 RETURNING *;
 
 -- name: get_reminder
@@ -59,3 +61,37 @@ WHERE status IN ('pending', 'active') AND next_run_at IS NOT NULL
 -- name: db_now
 -- The database clock, which every schedule computation is based on.
 SELECT now();
+
+-- name: count_payloads_to_rotate
+-- How many reminders hold a payload not encrypted under key $1 (an older key, or plaintext).
+SELECT count(*) FROM reminders WHERE payload_key_id IS DISTINCT FROM $1;
+
+-- name: unknown_payload_key_ids
+-- Key ids of stored payloads that are not in the key ring $1: those rows cannot be decrypted.
+SELECT DISTINCT payload_key_id FROM reminders
+WHERE payload_key_id IS NOT NULL AND NOT (payload_key_id = ANY($1::text[]))
+ORDER BY payload_key_id;
+
+-- name: lock_payloads_to_rotate
+-- Up to $2 reminders whose payload is not under key $1, locked for re-encryption; rows another
+-- transaction holds are skipped (the next run picks them up).
+SELECT id, payload, payload_ciphertext FROM reminders
+WHERE payload_key_id IS DISTINCT FROM $1
+ORDER BY id
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: store_rotated_payloads
+-- Re-encrypted payloads ($1 ids, $2 ciphertexts) under key $3; the plaintext column is cleared.
+UPDATE reminders AS r
+SET payload_ciphertext = n.ciphertext, payload_key_id = $3, payload = NULL
+FROM unnest($1::uuid[], $2::bytea[]) AS n(id, ciphertext)
+WHERE r.id = n.id;
+
+-- name: count_live_for_assistant
+-- Live reminders of one assistant, counting no further than $2 (the cap), so the check stays cheap.
+SELECT count(*) FROM (
+    SELECT 1 FROM reminders
+    WHERE assistant_id = $1 AND status IN ('pending', 'active', 'paused')
+    LIMIT $2
+) AS live;

@@ -23,6 +23,7 @@ from core import migrate
 from core.db import Pool, create_pool
 from core.embedded.postgres import with_database
 from core.settings import Settings
+from tests.factories import TEST_PAYLOAD_KEY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEST_API_KEY = "test-admin-key"
@@ -106,6 +107,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         database_url=database_url,
         redis_url=redis_url,
         bootstrap_api_key=TEST_API_KEY,
+        payload_keys=TEST_PAYLOAD_KEY,
         poll_interval=0.2,
         sweep_after=1.0,
         log_format="json",

@@ -5,10 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from cryptography.fernet import Fernet
+
+from core.crypto import PayloadCipher
 from core.db import Pool
 from core.queries import queries
 
 ASSISTANT_ID = uuid.UUID("3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11")
+# One payload key per test session, fresh each run: the `settings` fixture uses it too.
+TEST_PAYLOAD_KEY = Fernet.generate_key().decode()
+
+
+def payload_cipher() -> PayloadCipher:
+    """The cipher of the tests' `settings` (REMINDERS_PAYLOAD_KEYS = TEST_PAYLOAD_KEY)."""
+    return PayloadCipher([TEST_PAYLOAD_KEY])
 
 
 async def insert_reminder(
@@ -23,8 +33,13 @@ async def insert_reminder(
     misfire_policy: str = "fire_once",
     misfire_grace_seconds: int = 60,
     ack_required: bool = True,
+    cipher: PayloadCipher | None = None,
 ) -> uuid.UUID:
-    """One reminder due at ``next_run_at``: recurring when a cron is given, else one-time."""
+    """One reminder due at ``next_run_at``: recurring when a cron is given, else one-time.
+
+    The payload is stored encrypted with ``cipher`` (default: the tests' settings key).
+    """
+    cipher = cipher or payload_cipher()
     reminder_id = uuid.uuid4()
     recurring = cron_expression is not None
     await pool.execute(
@@ -37,27 +52,32 @@ async def insert_reminder(
         None if recurring else next_run_at,
         cron_expression,
         timezone,
-        payload,
+        cipher.encrypt(payload),
         "active" if recurring else "pending",
         next_run_at,
         misfire_policy,
         misfire_grace_seconds,
         ack_required,
+        cipher.key_id,
     )
     return reminder_id
 
 
 async def insert_many_due(pool: Pool, count: int, *, cron_expression: str = "0 10 * * *") -> None:
-    """``count`` recurring reminders all due a second ago, in one statement."""
+    """``count`` recurring reminders all due a second ago, in one statement (one shared payload)."""
+    cipher = payload_cipher()
     await pool.execute(
         """
         INSERT INTO reminders (id, user_id, assistant_id, created_by_assistant_id, type,
-                               cron_expression, timezone, payload, status, next_run_at)
-        SELECT gen_random_uuid(), g, $2, $2, 'recurring', $3, 'UTC', '{"n":' || g || '}', 'active',
+                               cron_expression, timezone, payload_ciphertext, payload_key_id,
+                               status, next_run_at)
+        SELECT gen_random_uuid(), g, $2, $2, 'recurring', $3, 'UTC', $4, $5, 'active',
                now() - interval '1 second'
         FROM generate_series(1, $1) AS g
         """,
         count,
         ASSISTANT_ID,
         cron_expression,
+        cipher.encrypt('{"n":1}'),
+        cipher.key_id,
     )

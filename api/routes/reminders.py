@@ -6,14 +6,21 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.openapi.models import Example
 
 from api import operations
-from api.deps import CurrentPrincipal, PoolDep
+from api.deps import CipherDep, PoolDep, Reader, SettingsDep, Writer
 from api.schemas import (
     Ack,
     AckResult,
+    AuditEntry,
+    AuditPage,
+    DeliveryEntry,
+    DeliveryPage,
+    ErrorDetail,
+    History,
     Reminder,
     ReminderCreate,
     ReminderPage,
@@ -23,7 +30,21 @@ from api.schemas import (
     UserId,
 )
 
-router = APIRouter(prefix="/reminders", tags=["reminders"])
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorDetail, "description": description}
+
+
+# What any route here may answer besides its own codes.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("Missing or invalid credentials"),
+    403: _error("The credential lacks the scope, or does not cover that assistant"),
+    413: _error("Request body too large"),
+    429: _error("Rate limit exceeded; see Retry-After"),
+    503: _error("The database is unavailable; see Retry-After"),
+}
+
+router = APIRouter(prefix="/reminders", tags=["reminders"], responses=COMMON_ERRORS)
 
 ASSISTANT = "3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11"
 CREATE_EXAMPLES: dict[str, Example] = {
@@ -61,47 +82,60 @@ CREATE_EXAMPLES: dict[str, Example] = {
     ),
 }
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such reminder (for you)"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such reminder (for you)")}
+# A body that is not even text (invalid UTF-8) is refused before validation.
+BAD_BODY: dict[int | str, dict[str, Any]] = {400: _error("The body could not be parsed")}
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")]
 
 
-def _reminder(row: asyncpg.Record) -> Reminder:
-    return Reminder.model_validate(dict(row))
+def _reminder(row: asyncpg.Record, cipher: CipherDep) -> Reminder:
+    # The stored payload is ciphertext (plaintext only on rows older than encryption); the
+    # response carries the decrypted JSON string, and never the key id.
+    data = dict(row)
+    data["payload"] = cipher.read(data.pop("payload_ciphertext", None), data.get("payload"))
+    data.pop("payload_key_id", None)
+    return Reminder.model_validate(data)
 
 
-def _page(rows: list[asyncpg.Record], total: int, page: int, limit: int) -> ReminderPage:
-    return ReminderPage(items=[_reminder(r) for r in rows], total=total, page=page, limit=limit)
+def _page(rows: list[asyncpg.Record], total: int, page: int, limit: int, cipher: CipherDep) -> ReminderPage:
+    return ReminderPage(items=[_reminder(r, cipher) for r in rows], total=total, page=page, limit=limit)
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_reminder",
-    responses={403: {"description": "The credential does not cover this assistant"}},
+    responses={**BAD_BODY, 409: _error("The assistant has reached its cap of live reminders")},
 )
 async def create_reminder(
     pool: PoolDep,
-    principal: CurrentPrincipal,
+    cipher: CipherDep,
+    principal: Writer,
+    settings: SettingsDep,
     body: Annotated[ReminderCreate, Body(openapi_examples=CREATE_EXAMPLES)],
 ) -> Reminder:
     """Create a one-time or recurring reminder."""
-    return _reminder(await operations.create_reminder(pool, principal, body))
+    created = await operations.create_reminder(
+        pool, principal, body, cipher, live_cap=settings.max_live_reminders_per_assistant
+    )
+    return _reminder(created, cipher)
 
 
 @router.get("/scheduled", operation_id="list_scheduled")
 async def list_scheduled(
-    pool: PoolDep, principal: CurrentPrincipal, page: Page = 1, limit: Limit = 20
+    pool: PoolDep, cipher: CipherDep, principal: Reader, page: Page = 1, limit: Limit = 20
 ) -> ReminderPage:
     """The active schedule: pending and active reminders, soonest fire first."""
     rows, total = await operations.list_scheduled(pool, principal, page=page, limit=limit)
-    return _page(rows, total, page, limit)
+    return _page(rows, total, page, limit, cipher)
 
 
 @router.get("/user/{user_id}", operation_id="list_user_reminders")
 async def list_user_reminders(
     pool: PoolDep,
-    principal: CurrentPrincipal,
+    cipher: CipherDep,
+    principal: Reader,
     user_id: Annotated[UserId, Path()],
     status_: Annotated[ReminderStatus | None, Query(alias="status")] = None,
     type_: Annotated[ReminderType | None, Query(alias="type")] = None,
@@ -112,25 +146,53 @@ async def list_user_reminders(
     rows, total = await operations.list_user_reminders(
         pool, principal, user_id, status=status_, kind=type_, page=page, limit=limit
     )
-    return _page(rows, total, page, limit)
+    return _page(rows, total, page, limit, cipher)
 
 
 @router.get("/{reminder_id}", operation_id="get_reminder", responses=NOT_FOUND)
-async def get_reminder(pool: PoolDep, principal: CurrentPrincipal, reminder_id: UUID) -> Reminder:
+async def get_reminder(pool: PoolDep, cipher: CipherDep, principal: Reader, reminder_id: UUID) -> Reminder:
     """One reminder."""
-    return _reminder(await operations.get_reminder(pool, principal, reminder_id))
+    return _reminder(await operations.get_reminder(pool, principal, reminder_id), cipher)
+
+
+@router.get("/{reminder_id}/history", operation_id="reminder_history", responses=NOT_FOUND)
+async def reminder_history(
+    pool: PoolDep, principal: Reader, reminder_id: UUID, page: Page = 1, limit: Limit = 20
+) -> History:
+    """The reminder's audit trail and deliveries, newest first (both paged alike)."""
+    audit, audit_total, deliveries, deliveries_total = await operations.history(
+        pool, principal, reminder_id, page=page, limit=limit
+    )
+    return History(
+        reminder_id=reminder_id,
+        audit=AuditPage(
+            items=[
+                AuditEntry(
+                    at=r["at"], actor=r["actor"], action=r["action"], details=orjson.loads(r["details"])
+                )
+                for r in audit
+            ],
+            total=audit_total,
+        ),
+        deliveries=DeliveryPage(
+            items=[DeliveryEntry.model_validate(dict(r)) for r in deliveries], total=deliveries_total
+        ),
+        page=page,
+        limit=limit,
+    )
 
 
 @router.patch(
     "/{reminder_id}",
     operation_id="change_reminder_status",
-    responses={**NOT_FOUND, 409: {"description": "Impossible transition"}},
+    responses={**NOT_FOUND, **BAD_BODY, 409: _error("Impossible transition")},
 )
 async def change_status(
-    pool: PoolDep, principal: CurrentPrincipal, reminder_id: UUID, body: StatusChange
+    pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: StatusChange
 ) -> Reminder:
     """Pause (``{"status": "paused"}``) or resume (``{"status": "active"}``)."""
-    return _reminder(await operations.change_status(pool, principal, reminder_id, body.status))
+    row = await operations.change_status(pool, principal, reminder_id, body.status)
+    return _reminder(row, cipher)
 
 
 @router.delete(
@@ -139,7 +201,7 @@ async def change_status(
     operation_id="cancel_reminder",
     responses=NOT_FOUND,
 )
-async def cancel_reminder(pool: PoolDep, principal: CurrentPrincipal, reminder_id: UUID) -> Response:
+async def cancel_reminder(pool: PoolDep, principal: Writer, reminder_id: UUID) -> Response:
     """Cancel: the reminder stays (status ``cancelled``) for audit and never fires again."""
     await operations.cancel_reminder(pool, principal, reminder_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -148,11 +210,11 @@ async def cancel_reminder(pool: PoolDep, principal: CurrentPrincipal, reminder_i
 @router.post(
     "/{reminder_id}/ack",
     operation_id="ack_event",
-    responses={**NOT_FOUND, 409: {"description": "The event was dead-lettered"}},
+    responses={**NOT_FOUND, **BAD_BODY, 409: _error("The event was dead-lettered")},
 )
 async def ack_event(
-    pool: PoolDep, principal: CurrentPrincipal, reminder_id: UUID, body: Ack
+    pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: Ack
 ) -> AckResult:
     """Confirm an event; ``action: complete`` ends a recurring chain."""
     row = await operations.ack_event(pool, principal, reminder_id, body)
-    return AckResult(event_id=body.event_id, state="acked", reminder=_reminder(row))
+    return AckResult(event_id=body.event_id, state="acked", reminder=_reminder(row, cipher))

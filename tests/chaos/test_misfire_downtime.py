@@ -36,8 +36,9 @@ UP_AFTER_S = 5.0
 
 _SEED_SQL = """
 INSERT INTO reminders (id, user_id, assistant_id, created_by_assistant_id, type, cron_expression,
-                       timezone, payload, status, next_run_at, misfire_policy, misfire_grace_seconds)
-SELECT gen_random_uuid(), g, $1, $1, 'recurring', $2, 'UTC', '{}', 'active', $3, $4, 1
+                       timezone, payload_ciphertext, payload_key_id, status, next_run_at,
+                       misfire_policy, misfire_grace_seconds)
+SELECT gen_random_uuid(), g, $1, $1, 'recurring', $2, 'UTC', $6, $7, 'active', $3, $4, 1
 FROM generate_series(1, $5) AS g
 RETURNING id
 """
@@ -60,7 +61,16 @@ async def test_outage_with_each_misfire_policy(chaos: ChaosCluster) -> None:
     conn = await chaos.connect()
     try:
         for policy in POLICIES:
-            rows = await conn.fetch(_SEED_SQL, ASSISTANT_ID, CRON, first, policy, PER_POLICY)
+            rows = await conn.fetch(
+                _SEED_SQL,
+                ASSISTANT_ID,
+                CRON,
+                first,
+                policy,
+                PER_POLICY,
+                chaos.cipher.encrypt("{}"),
+                chaos.cipher.key_id,
+            )
             policy_of.update({row["id"]: policy for row in rows})
     finally:
         await conn.close()

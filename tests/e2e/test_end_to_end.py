@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,55 +13,16 @@ import redis.asyncio as redis
 
 from client import Consumer, HandlerResult
 from tests.conftest import TEST_API_KEY
+from tests.e2e.stack import running_stack
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ASSISTANT = "3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-async def api_url(database_url: str, redis_url: str) -> AsyncIterator[str]:
+async def api_url(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[str]:
     """The API and one poller, started as `make run` starts them, on this test's services."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "REMINDERS_DATABASE_URL": database_url,
-        "REMINDERS_REDIS_URL": redis_url,
-        "REMINDERS_BOOTSTRAP_API_KEY": TEST_API_KEY,
-        "REMINDERS_API_URL": f"http://127.0.0.1:{port}",
-        "REMINDERS_LOG_FORMAT": "json",
-    }
-    api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-    )
-    poller = subprocess.Popen([sys.executable, "-m", "poller"], cwd=PROJECT_ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the API did not start within 10 s")
-        yield url
-    finally:
-        for proc in (api, poller):
-            proc.terminate()
-        for proc in (api, poller):
-            # uvicorn re-raises SIGTERM after its graceful shutdown; the poller exits 0.
-            assert proc.wait(timeout=15) in (0, -signal.SIGTERM), f"{proc.args!r} did not stop cleanly"
+    async with running_stack(database_url, redis_url, tmp_path) as stack:
+        yield stack.url
 
 
 async def test_reminder_two_seconds_ahead_arrives_on_time(api_url: str, redis_url: str) -> None:

@@ -19,7 +19,7 @@ from poller.claim import claim_batch
 from poller.push import EventPusher
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
-from tests.factories import ASSISTANT_ID, insert_many_due, insert_reminder
+from tests.factories import ASSISTANT_ID, insert_many_due, insert_reminder, payload_cipher
 
 
 async def test_event_bytes_in_redis_are_exactly_the_spec_format(
@@ -68,7 +68,7 @@ async def test_lone_reminder_fires_within_its_second(
 
 async def test_push_is_idempotent_per_event_and_attempt(pool: Pool, redis_client: redis.Redis) -> None:
     await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
-    occurrences = (await claim_batch(pool, 10)).occurrences
+    occurrences = (await claim_batch(pool, 10, cipher=payload_cipher())).occurrences
     pusher = EventPusher(redis_client, marker_ttl=3600)
     assert await pusher.push(occurrences) == 1
     assert await pusher.push(occurrences) == 0  # a retry after a lost reply
@@ -82,7 +82,7 @@ async def test_crash_between_commit_and_push_is_swept_once(
 ) -> None:
     rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
     # A poller that committed its claim and died before pushing:
-    assert len((await claim_batch(pool, 10)).occurrences) == 1
+    assert len((await claim_batch(pool, 10, cipher=payload_cipher())).occurrences) == 1
     assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "pending"
 
     pollers = [Poller(settings.model_copy(update={"sweep_after": 0.0}), pool, redis_client) for _ in range(2)]

@@ -71,7 +71,7 @@ async def test_unacked_event_is_redelivered_then_dead_lettered(
     actions = await pool.fetch(
         "SELECT action, details FROM audit_log WHERE reminder_id = $1 ORDER BY id", rid
     )
-    assert [a["action"] for a in actions] == ["redeliver", "redeliver", "dead_letter"]
+    assert [a["action"] for a in actions] == ["fire", "redeliver", "redeliver", "dead_letter"]
 
 
 async def test_redelivery_backs_off_exponentially(

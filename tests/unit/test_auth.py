@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 from pydantic import SecretStr
 
-from api.auth import KeyRing, Principal
+from api.auth import ADMIN, READ, WRITE, KeyRing, Principal
 from core.settings import Settings
 
 A1 = UUID("aaaaaaaa-0000-4000-8000-000000000001")
@@ -26,9 +26,10 @@ def ring() -> KeyRing:
     )
 
 
-def test_bootstrap_key_acts_for_every_assistant(ring: KeyRing) -> None:
+def test_bootstrap_key_is_an_admin_for_every_assistant(ring: KeyRing) -> None:
     principal = ring.authenticate("boot-secret")
-    assert principal == Principal("bootstrap", None)
+    assert principal == Principal("bootstrap", None, frozenset({ADMIN}))
+    assert principal.has_scope(READ) and principal.has_scope(WRITE)
 
 
 def test_unscoped_settings_key_acts_for_every_assistant(ring: KeyRing) -> None:

@@ -1,0 +1,143 @@
+"""schemathesis against the app's own OpenAPI schema: no 5xx, and every response as documented.
+
+Every operation is one test item with a bounded, derandomized run (CI sees the same cases every
+time), each request authenticated with the admin test key, against a fresh, migrated database.
+
+The schema is the document ``create_app`` serves (built once at collection; the fixture checks the
+app under test serves the very same). Requests reach the app in-process through schemathesis' ASGI
+transport, which runs the app's lifespan on its own event loop, so the app opens its own pool
+there; the schemathesis pytest plugin ends that lifespan when the test ends, before the database
+fixture drops the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+
+from api.app import create_app
+from core.db import Pool
+from core.settings import Settings
+from tests.conftest import TEST_API_KEY
+from tests.factories import TEST_PAYLOAD_KEY, insert_reminder
+from tests.integration._asgi_proxy import CurrentApp
+
+MAX_EXAMPLES = 25
+# Reminders that exist in every test's database, so that the operations on one reminder reach their
+# success answers (and have those bodies checked) instead of only ever answering 404.
+SEEDED_USER = 123
+ONE_TIME_ID = uuid.UUID("5c4e0000-0000-4000-8000-000000000001")
+RECURRING_ID = uuid.UUID("5c4e0000-0000-4000-8000-000000000002")
+# Per seeded reminder: an event sent and awaiting its ack, and one dead-lettered (ack: 409).
+SENT_EVENTS = {ONE_TIME_ID: uuid.UUID("5c4e0000-0000-4000-8000-0000000000e1"),
+               RECURRING_ID: uuid.UUID("5c4e0000-0000-4000-8000-0000000000e2")}  # fmt: skip
+DEAD_EVENTS = {ONE_TIME_ID: uuid.UUID("5c4e0000-0000-4000-8000-0000000000d1"),
+               RECURRING_ID: uuid.UUID("5c4e0000-0000-4000-8000-0000000000d2")}  # fmt: skip
+
+pytestmark = pytest.mark.integration
+
+
+def _openapi() -> dict[str, Any]:
+    # Building the app opens no connection: these URLs are never dialled.
+    settings = Settings(
+        database_url="postgresql://unused/unused",
+        redis_url="redis://unused",
+        bootstrap_api_key=TEST_API_KEY,
+        payload_keys=TEST_PAYLOAD_KEY,
+        log_format="json",
+        log_level="WARNING",
+    )
+    return create_app(settings).openapi()
+
+
+CURRENT_APP = CurrentApp()
+schema = schemathesis.openapi.from_dict(
+    _openapi(),
+    config=schemathesis.Config.from_dict(
+        {
+            "seed": 1,
+            # Every request carries the admin key (the scheme named in the schema).
+            "auth": {"openapi": {"APIKeyHeader": {"api_key": TEST_API_KEY}}},
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
+            # Half the ids are the seeded ones, the other half generated (mostly 404s, or 422s).
+            "dictionaries": {
+                "reminders": {"values": [str(ONE_TIME_ID), str(RECURRING_ID)]},
+                "users": {"values": [SEEDED_USER]},
+                "events": {"values": [str(e) for e in (*SENT_EVENTS.values(), *DEAD_EVENTS.values())]},
+            },
+            "parameters": {
+                "path.reminder_id": {"dictionary": "reminders", "probability": 0.5},
+                "path.user_id": {"dictionary": "users", "probability": 0.5},
+                "body.event_id": {"dictionary": "events", "probability": 0.5},
+            },
+            # Off: what the issue asks for is no 5xx and schema-conformant responses (status codes,
+            # content types, headers, bodies), all still on, as are negative-data rejection and
+            # ignored-auth. These three demand more than that:
+            # - positive_data_acceptance wants 2xx for any schema-valid body, but the schema cannot
+            #   say that `payload` is JSON-object text, `timezone` an IANA zone, `cron_expression` a
+            #   valid cron, or that `cron_expression` goes with `type: recurring` only.
+            # - unsupported_method / allow_header_conformance probe undeclared methods: Starlette
+            #   routes PATCH /reminders/scheduled to PATCH /reminders/{reminder_id} (422, bad UUID),
+            #   and its 405 lists the methods of the first route matching the path only.
+            "checks": {
+                "positive_data_acceptance": {"enabled": False},
+                "unsupported_method": {"enabled": False},
+                "allow_header_conformance": {"enabled": False},
+            },
+        }
+    ),
+)
+schema.app = CURRENT_APP  # in-process (ASGI) calls, to the current test's app
+
+
+@pytest.fixture
+async def seeded(pool: Pool) -> None:
+    """A pending one-time and an active recurring reminder of SEEDED_USER, at the fixed ids."""
+    now = datetime.now(UTC)
+    for fixed, cron in ((ONE_TIME_ID, None), (RECURRING_ID, "0 10 * * *")):
+        made = await insert_reminder(
+            pool, next_run_at=now + timedelta(hours=2), cron_expression=cron, user_id=SEEDED_USER
+        )
+        await pool.execute("UPDATE reminders SET id = $1 WHERE id = $2", fixed, made)
+        await pool.executemany(
+            "INSERT INTO deliveries (event_id, reminder_id, scheduled_for, state, sent_at)"
+            " VALUES ($1, $2, $3, $4, $3)",
+            [
+                (SENT_EVENTS[fixed], fixed, now - timedelta(minutes=1), "sent"),
+                (DEAD_EVENTS[fixed], fixed, now - timedelta(minutes=2), "dead"),
+            ],
+        )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[None]:
+    # The rate limit is off: a few hundred requests in a burst would otherwise turn into 429s (a
+    # documented answer, but one that hides the operation behind it); test_limits covers it.
+    app = create_app(settings.model_copy(update={"rate_limit_per_second": 0.0}))
+    assert app.openapi() == schema.raw_schema, "the app under test serves another schema"
+    CURRENT_APP.app = app
+    try:
+        yield
+    finally:
+        CURRENT_APP.app = None
+
+
+@schema.parametrize()
+@hypothesis.settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    # One app (and database) per operation, shared by its examples, is intended; and each example
+    # is a request to a real database, which is not what too_slow is about.
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow],
+)
+@pytest.mark.usefixtures("seeded", "app")
+def test_api_conforms_to_its_schema(case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate()
