@@ -29,6 +29,9 @@ async def _audit(
     conn: Connection, principal: Principal, verb: str, reminder_id: UUID, **details: Any
 ) -> None:
     details["request_id"] = request_id_var.get()
+    # Who acted: the credential (the actor column) and the assistants it stands for.
+    assistants = principal.visible_assistants()
+    details["actor_assistants"] = "all" if assistants is None else [str(a) for a in assistants]
     await conn.execute(
         queries["insert_audit"],
         principal.credential_id,

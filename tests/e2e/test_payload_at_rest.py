@@ -23,6 +23,7 @@ from client import Consumer, HandlerResult
 from core.embedded.postgres import bin_dir
 from tests.conftest import TEST_API_KEY
 from tests.e2e.stack import Stack, running_stack
+from tests.factories import TEST_PAYLOAD_KEY
 
 ASSISTANT = "3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11"
 
@@ -103,3 +104,6 @@ async def test_a_canary_payload_is_in_no_dump_and_no_log(
     logs = "".join(path.read_text(errors="replace") for path in services.logs)
     assert reminder["id"] in logs  # the flow was logged: create, fire, ack
     assert canary not in logs
+    # Nor a credential or a payload key, at DEBUG level, anywhere in the flow.
+    assert TEST_API_KEY not in logs and TEST_API_KEY not in text
+    assert TEST_PAYLOAD_KEY not in logs and TEST_PAYLOAD_KEY not in text
