@@ -67,8 +67,12 @@ async def create_reminder(
                     f"assistant {body.assistant_id} already has {live_cap} live reminders, the limit; "
                     "complete or cancel some first"
                 )
+        trigger_at = body.trigger_at
         if body.type == "one_time":
-            status, next_run_at = "pending", body.trigger_at
+            if body.trigger_in is not None:
+                # Relative to the database clock, like every other schedule computation.
+                trigger_at = await conn.fetchval(queries["db_now"]) + body.trigger_in
+            status, next_run_at = "pending", trigger_at
         else:
             assert body.cron_expression is not None
             status = "active"
@@ -81,7 +85,7 @@ async def create_reminder(
             body.assistant_id,
             principal.creator_for(body.assistant_id),
             body.type,
-            body.trigger_at,
+            trigger_at,
             body.cron_expression,
             body.timezone,
             cipher.encrypt(body.payload),

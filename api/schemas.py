@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from core.cron import validate_cron, zone
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+MAX_TRIGGER_IN = timedelta(days=3653)
 BIGINT_MAX = 2**63 - 1
 
 ReminderType = Literal["one_time", "recurring"]
@@ -29,6 +30,12 @@ class ReminderCreate(BaseModel):
     user_id: UserId
     assistant_id: UUID
     type: ReminderType
+    trigger_in: timedelta | None = Field(
+        default=None,
+        description="Instead of trigger_at, for one-time reminders: how long from now, as an "
+        "ISO 8601 duration (PT2H) or seconds (7200). The stored trigger_at is absolute UTC.",
+        examples=["PT2H", 7200],
+    )
     trigger_at: AwareDatetime | None = Field(default=None, validate_default=True)
     cron_expression: str | None = Field(default=None, max_length=200, validate_default=True)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
@@ -54,12 +61,32 @@ class ReminderCreate(BaseModel):
         "False for fire-and-forget reminders (a one-time one is then completed when it fires).",
     )
 
+    @field_validator("trigger_in")
+    @classmethod
+    def _positive_delay(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        if value is None:
+            return None
+        if info.data.get("type") == "recurring":
+            raise ValueError("not allowed for a recurring reminder; use cron_expression")
+        if not timedelta(0) < value <= MAX_TRIGGER_IN:
+            raise ValueError("must be more than 0 and at most 10 years")
+        return value
+
     @field_validator("trigger_at")
     @classmethod
     def _trigger_matches_type(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         kind = info.data.get("type")
-        if kind == "one_time" and value is None:
-            raise ValueError("required for a one_time reminder (an ISO 8601 time with a UTC offset)")
+        relative = info.data.get("trigger_in") is not None
+        if kind == "one_time" and value is not None and relative:
+            raise ValueError("give trigger_at or trigger_in, not both")
+        if kind == "one_time" and value is None and not relative and "trigger_in" not in info.data:
+            # trigger_in was given but invalid: its own error says why; no second one here.
+            return value
+        if kind == "one_time" and value is None and not relative:
+            raise ValueError(
+                "required for a one_time reminder (an ISO 8601 time with a UTC offset), "
+                "unless trigger_in is given"
+            )
         if kind == "recurring" and value is not None:
             raise ValueError("not allowed for a recurring reminder; use cron_expression")
         return value
@@ -218,3 +245,21 @@ class ErrorDetail(BaseModel):
     """Every error answer: ``{"detail": "..."}`` (validation errors list the fields instead)."""
 
     detail: str
+
+
+class PreviewFire(BaseModel):
+    """One upcoming fire, in UTC and in the schedule's own time zone."""
+
+    utc: datetime
+    local: datetime
+    dst_transition_day: bool = Field(
+        description="The local day of this fire has a clock change (DST): check it is what you want."
+    )
+
+
+class Preview(BaseModel):
+    """The next fires of a schedule."""
+
+    cron_expression: str
+    timezone: str
+    fires: list[PreviewFire]

@@ -101,3 +101,22 @@ def _next_fire_utc(expression: str, timezone: str, after: datetime) -> datetime:
         if candidate > after:
             return candidate
     raise InvalidSchedule(f"cron expression {expression!r} does not advance after {after.isoformat()}")
+
+
+def upcoming(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` fires strictly after ``after``, in UTC."""
+    fires: list[datetime] = []
+    current = after
+    for _ in range(count):
+        current = next_fire(expression, timezone, current)
+        fires.append(current)
+    return fires
+
+
+def on_transition_day(moment: datetime, timezone: str) -> bool:
+    """Whether the local calendar day of ``moment`` has a UTC-offset change (a DST switch)."""
+    tz = zone(timezone)
+    local_day = moment.astimezone(tz).date()
+    start = datetime(local_day.year, local_day.month, local_day.day, tzinfo=tz)
+    end = start.replace(hour=23, minute=59, second=59)
+    return start.utcoffset() != end.utcoffset()

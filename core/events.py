@@ -46,8 +46,9 @@ class Occurrence:
 def encode_event(occurrence: Occurrence) -> bytes:
     """The exact bytes pushed to Redis for this occurrence and attempt.
 
-    A late occurrence (fired past its misfire grace) also carries ``"late": true`` and the
-    lateness in seconds; on-time events are exactly the format of DESIGN.md section 6.
+    DESIGN.md section 6 plus ``scheduled_for`` (the occurrence's own time) beside ``triggered_at``;
+    a late occurrence (fired past its misfire grace) also carries ``"late": true`` and the
+    lateness in seconds.
     """
     payload: dict[str, object] = {
         "reminder_id": str(occurrence.reminder_id),
@@ -55,12 +56,12 @@ def encode_event(occurrence: Occurrence) -> bytes:
         "reminder_type": occurrence.reminder_type,
         # Stored as canonical JSON text at create time: embed it without re-parsing.
         "payload": orjson.Fragment(occurrence.payload_json),
+        "scheduled_for": format_time(occurrence.scheduled_for),
         "triggered_at": format_time(occurrence.triggered_at),
         "created_at": format_time(occurrence.created_at),
     }
     if occurrence.late:
         payload["late"] = True
-        payload["scheduled_for"] = format_time(occurrence.scheduled_for)
         lateness = (occurrence.triggered_at - occurrence.scheduled_for).total_seconds()
         payload["lateness_seconds"] = round(lateness, 3)
     return orjson.dumps(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
 import orjson
 from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import Example
 
 from api import operations
@@ -21,6 +23,8 @@ from api.schemas import (
     DeliveryPage,
     ErrorDetail,
     History,
+    Preview,
+    PreviewFire,
     Reminder,
     ReminderCreate,
     ReminderPage,
@@ -29,6 +33,7 @@ from api.schemas import (
     StatusChange,
     UserId,
 )
+from core.cron import InvalidSchedule, on_transition_day, upcoming, validate_cron, zone
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -131,6 +136,42 @@ async def list_scheduled(
     return _page(rows, total, page, limit, cipher)
 
 
+Count = Annotated[int, Query(ge=1, le=100, description="How many fires (1..100)")]
+
+
+def _preview(expression: str, timezone: str, count: int) -> Preview:
+    fires = upcoming(expression, timezone, datetime.now(UTC), count)
+    tz = zone(timezone)
+    return Preview(
+        cron_expression=expression,
+        timezone=timezone,
+        fires=[
+            PreviewFire(utc=f, local=f.astimezone(tz), dst_transition_day=on_transition_day(f, timezone))
+            for f in fires
+        ],
+    )
+
+
+@router.get("/preview", operation_id="preview_schedule")
+async def preview_schedule(
+    principal: Reader,
+    cron: Annotated[
+        str, Query(min_length=1, max_length=200, description="5 fields, or 6 with seconds first")
+    ],
+    timezone: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
+    count: Count = 5,
+) -> Preview:
+    """The next fires of a cron expression in a time zone, flagging DST transition days."""
+    del principal  # any reader may preview; nothing is stored or read
+    try:
+        return _preview(validate_cron(cron), zone(timezone).key, count)
+    except InvalidSchedule as exc:
+        field = "timezone" if "time zone" in str(exc) else "cron"
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ["query", field], "msg": str(exc), "input": None}]
+        ) from None
+
+
 @router.get("/user/{user_id}", operation_id="list_user_reminders")
 async def list_user_reminders(
     pool: PoolDep,
@@ -153,6 +194,28 @@ async def list_user_reminders(
 async def get_reminder(pool: PoolDep, cipher: CipherDep, principal: Reader, reminder_id: UUID) -> Reminder:
     """One reminder."""
     return _reminder(await operations.get_reminder(pool, principal, reminder_id), cipher)
+
+
+@router.get("/{reminder_id}/next", operation_id="reminder_next_fires", responses=NOT_FOUND)
+async def reminder_next_fires(
+    pool: PoolDep, principal: Reader, reminder_id: UUID, count: Count = 5
+) -> Preview:
+    """The next fires of a reminder (a one-time reminder has at most one)."""
+    row = await operations.get_reminder(pool, principal, reminder_id)
+    if row["type"] == "recurring" and row["status"] in ("active", "paused"):
+        return _preview(row["cron_expression"], row["timezone"], count)
+    tz = zone(row["timezone"])
+    at = row["next_run_at"] if row["status"] in ("pending", "paused") else None
+    fires = (
+        []
+        if at is None
+        else [
+            PreviewFire(
+                utc=at, local=at.astimezone(tz), dst_transition_day=on_transition_day(at, row["timezone"])
+            )
+        ]
+    )
+    return Preview(cron_expression=row["cron_expression"] or "", timezone=row["timezone"], fires=fires)
 
 
 @router.get("/{reminder_id}/history", operation_id="reminder_history", responses=NOT_FOUND)

@@ -41,7 +41,8 @@ async def test_event_bytes_in_redis_are_exactly_the_spec_format(
         f'"assistant_id":"{ASSISTANT_ID}","event":"reminder_triggered",'
         f'"payload":{{"reminder_id":"{rid}","user_id":123,"reminder_type":"one_time",'
         '"payload":{"text":"Meeting","priority":"normal"},'
-        '"triggered_at":"2025-04-06T12:00:00Z","created_at":"2025-04-05T10:00:00Z"}}'
+        '"scheduled_for":"2025-04-06T12:00:00Z","triggered_at":"2025-04-06T12:00:00Z",'
+        '"created_at":"2025-04-05T10:00:00Z"}}'
     )
     assert raw[0].decode() == expected
 

@@ -124,7 +124,7 @@ def _occurrence(**overrides: Any) -> Occurrence:
     return Occurrence(**fields)
 
 
-def test_encode_event_has_exactly_the_design_structure() -> None:
+def test_encode_event_has_the_design_structure_plus_scheduled_for() -> None:
     decoded = orjson.loads(encode_event(_occurrence()))
     assert decoded == {
         "event_id": str(EVENT),
@@ -136,6 +136,7 @@ def test_encode_event_has_exactly_the_design_structure() -> None:
             "user_id": 123,
             "reminder_type": "one_time",
             "payload": {"text": "Meeting", "priority": "normal"},
+            "scheduled_for": "2025-04-06T12:00:00Z",
             "triggered_at": "2025-04-06T12:00:00Z",
             "created_at": "2025-04-05T10:00:00Z",
         },
@@ -150,6 +151,7 @@ def test_encode_event_key_order() -> None:
         "user_id",
         "reminder_type",
         "payload",
+        "scheduled_for",
         "triggered_at",
         "created_at",
     ]
