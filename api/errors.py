@@ -7,7 +7,7 @@ import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from core.exceptions import Conflict, Forbidden, NotFound, ServiceUnavailable
+from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, ServiceUnavailable
 
 log = structlog.get_logger("api")
 
@@ -58,7 +58,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("error", kind="unexpected", path=request.url.path, error=repr(exc), exc_info=exc)
         return _json(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error; it has been logged")
 
+    async def invalid_field(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvalidField)
+        # The same shape as FastAPI's own validation errors, so clients parse one format.
+        error = {"type": "value_error", "loc": ["body", exc.field], "msg": str(exc)}
+        return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(InvalidField, invalid_field)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(Conflict, conflict)
     for exc_type in UNAVAILABLE:

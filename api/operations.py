@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,7 +17,7 @@ from api.schemas import Ack, ReminderCreate
 from core.cron import next_fire
 from core.crypto import PayloadCipher
 from core.db import Pool
-from core.exceptions import Conflict, Forbidden, NotFound
+from core.exceptions import Conflict, Forbidden, InvalidField, NotFound
 from core.queries import queries
 
 log = structlog.get_logger("api")
@@ -77,7 +78,12 @@ async def create_reminder(
             assert body.cron_expression is not None
             status = "active"
             now = await conn.fetchval(queries["db_now"])
+            if body.start_at is not None and body.start_at > now:
+                # A fire exactly at start_at counts: look from just before it.
+                now = body.start_at - timedelta(microseconds=1)
             next_run_at = next_fire(body.cron_expression, body.timezone, now)
+            if body.until is not None and next_run_at > body.until:
+                raise InvalidField("until", "the schedule has no fire before until")
         row = await conn.fetchrow(
             queries["insert_reminder"],
             reminder_id,
@@ -95,6 +101,9 @@ async def create_reminder(
             body.misfire_grace_seconds,
             body.ack_required,
             cipher.key_id,
+            body.start_at,
+            body.until,
+            body.max_runs,
         )
         await _audit(conn, principal, "create", reminder_id, type=body.type, next_run_at=next_run_at)
     assert row is not None

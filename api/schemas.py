@@ -55,6 +55,18 @@ class ReminderCreate(BaseModel):
         le=MAX_GRACE_SECONDS,
         description="How late a fire may go out and still count as on time.",
     )
+    start_at: AwareDatetime | None = Field(
+        default=None, description="Recurring only: no fire before this time."
+    )
+    until: AwareDatetime | None = Field(
+        default=None, description="Recurring only: no fire after this time; then it is completed."
+    )
+    max_runs: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000_000,
+        description="Recurring only: completed after this many fires.",
+    )
     ack_required: bool = Field(
         default=True,
         description="Whether events must be acknowledged; unacknowledged ones are redelivered. "
@@ -101,6 +113,17 @@ class ReminderCreate(BaseModel):
             raise ValueError("not allowed for a one_time reminder; use trigger_at")
         return None if value is None else validate_cron(value)
 
+    @field_validator("start_at", "until", "max_runs")
+    @classmethod
+    def _end_conditions_are_for_series(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.data.get("type") == "one_time":
+            raise ValueError("only for recurring reminders")
+        if info.field_name == "until" and value is not None:
+            start = info.data.get("start_at")
+            if isinstance(start, datetime) and isinstance(value, datetime) and value <= start:
+                raise ValueError("must be after start_at")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -140,6 +163,10 @@ class Reminder(BaseModel):
     misfire_policy: MisfirePolicy
     misfire_grace_seconds: int
     ack_required: bool
+    start_at: datetime | None
+    until: datetime | None
+    max_runs: int | None
+    runs_count: int
     created_at: datetime
     updated_at: datetime
 

@@ -5,6 +5,7 @@
     ├── Conflict            the change is impossible in the current state
     ├── Forbidden           the credential does not cover this assistant
     ├── ServiceUnavailable  Postgres or Redis cannot be reached right now
+    ├── InvalidField        a field is well-formed but impossible (e.g. a window with no fire)
     └── PayloadCryptoError  payload keys missing or wrong
         ├── PayloadKeyError         REMINDERS_PAYLOAD_KEYS unset or malformed
         └── PayloadDecryptionError  a stored payload matches no key of the ring
@@ -31,6 +32,14 @@ class Forbidden(ReminderError):
 
 class ServiceUnavailable(ReminderError):
     """A backing service (Postgres, Redis) is down or saturated; retry later."""
+
+
+class InvalidField(ReminderError):
+    """A request field that passed validation but cannot be honoured; answered as a 422."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PayloadCryptoError(ReminderError):

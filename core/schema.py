@@ -46,6 +46,13 @@ reminders = sa.Table(
     sa.Column("payload_ciphertext", pg.BYTEA, nullable=True),
     sa.Column("payload_key_id", sa.Text, nullable=True),
     sa.CheckConstraint("misfire_grace_seconds >= 0", name="reminders_misfire_grace_check"),
+    # End conditions (recurring only): fire no earlier than start_at, no later than until, and at
+    # most max_runs times; runs_count is how many occurrences went out so far.
+    sa.Column("start_at", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("until", sa.TIMESTAMP(timezone=True), nullable=True),
+    sa.Column("max_runs", sa.Integer, nullable=True),
+    sa.Column("runs_count", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("max_runs IS NULL OR max_runs > 0", name="reminders_max_runs_check"),
     sa.CheckConstraint(
         "payload IS NOT NULL OR payload_ciphertext IS NOT NULL", name="reminders_payload_check"
     ),

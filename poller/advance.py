@@ -13,7 +13,7 @@ Occurrences within the grace are on time and always sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from core.cron import next_fire
@@ -40,6 +40,8 @@ class Plan:
     skipped: list[datetime] = field(default_factory=list)  # late occurrences not sent
     # More than MISSED_LIMIT were missed: those past the limit were neither sent nor listed.
     truncated: bool = False
+    # Why the series ended with this claim ("max_runs" or "until"), if it did.
+    ended: str | None = None
 
 
 def plan(
@@ -52,11 +54,52 @@ def plan(
     ack_required: bool,
     scheduled_for: datetime,
     db_now: datetime,
+    until: datetime | None = None,
+    max_runs: int | None = None,
+    runs_count: int = 0,
 ) -> Plan:
     """Decide what the claim of the occurrence at ``scheduled_for``, at ``db_now``, sends.
 
-    The next fire is computed from the occurrences' own times, never from a poller's clock.
+    The next fire is computed from the occurrences' own times, never from a poller's clock. A
+    recurring reminder ends (``completed``) once ``max_runs`` occurrences went out, or when its
+    next fire would come after ``until``.
     """
+    outcome = _plan(
+        reminder_type=reminder_type,
+        cron_expression=cron_expression,
+        timezone=timezone,
+        misfire_policy=misfire_policy,
+        misfire_grace_seconds=misfire_grace_seconds,
+        ack_required=ack_required,
+        scheduled_for=scheduled_for,
+        db_now=db_now,
+    )
+    if reminder_type == "one_time" or (until is None and max_runs is None):
+        return outcome
+    fires = [f for f in outcome.fires if until is None or f.scheduled_for <= until]
+    if max_runs is not None:
+        fires = fires[: max(0, max_runs - runs_count)]
+    ended = None
+    if max_runs is not None and runs_count + len(fires) >= max_runs:
+        ended = "max_runs"
+    elif until is not None and (outcome.next_run_at is None or outcome.next_run_at > until):
+        ended = "until"
+    if ended is None:
+        return replace(outcome, fires=fires)
+    return replace(outcome, fires=fires, next_run_at=None, status="completed", ended=ended)
+
+
+def _plan(
+    *,
+    reminder_type: str,
+    cron_expression: str | None,
+    timezone: str,
+    misfire_policy: str,
+    misfire_grace_seconds: int,
+    ack_required: bool,
+    scheduled_for: datetime,
+    db_now: datetime,
+) -> Plan:
     late_before = db_now - timedelta(seconds=misfire_grace_seconds)
     if reminder_type == "one_time" or cron_expression is None:
         is_late = scheduled_for < late_before

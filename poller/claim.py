@@ -34,7 +34,7 @@ class _Batch:
     ids: list[UUID] = field(default_factory=list)
     next_runs: list[datetime | None] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
-    fired: list[bool] = field(default_factory=list)
+    fired: list[int] = field(default_factory=list)
     event_ids: list[UUID] = field(default_factory=list)
     event_reminders: list[UUID] = field(default_factory=list)
     scheduled: list[datetime] = field(default_factory=list)
@@ -77,11 +77,18 @@ async def claim_batch(
                 ack_required=row["ack_required"],
                 scheduled_for=row["scheduled_for"],
                 db_now=fired_at,
+                until=row["until"],
+                max_runs=row["max_runs"],
+                runs_count=row["runs_count"],
             )
+            if outcome.ended is not None:
+                batch.audit(
+                    "complete", reminder_id, reason=outcome.ended, runs=row["runs_count"] + len(outcome.fires)
+                )
             batch.ids.append(reminder_id)
             batch.next_runs.append(outcome.next_run_at)
             batch.statuses.append(outcome.status)
-            batch.fired.append(bool(outcome.fires))
+            batch.fired.append(len(outcome.fires))
             for fire in outcome.fires:
                 event_id = event_id_for(reminder_id, fire.scheduled_for)
                 batch.event_ids.append(event_id)

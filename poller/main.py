@@ -24,9 +24,7 @@ async def run(settings: Settings, cipher: PayloadCipher | None = None) -> None:
     """Run one poller until SIGINT or SIGTERM."""
     cipher = cipher or PayloadCipher.from_settings(settings)
     pool = await create_pool(settings, application_name="reminders-poller")
-    client = redis.from_url(
-        settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
-    )
+    client = redis.from_url(settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5)
     # An https API with a private CA: trust that CA (verification stays on).
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=str(settings.api_ca_file)) if settings.api_ca_file else True

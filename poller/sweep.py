@@ -29,17 +29,13 @@ def _occurrences(rows: list[asyncpg.Record], cipher: PayloadCipher) -> list[Occu
     ]
 
 
-async def stale_pending(
-    pool: Pool, cipher: PayloadCipher, older_than: float, limit: int
-) -> list[Occurrence]:
+async def stale_pending(pool: Pool, cipher: PayloadCipher, older_than: float, limit: int) -> list[Occurrence]:
     """Pending deliveries unconfirmed for ``older_than`` seconds, rebuilt as occurrences."""
     rows = await pool.fetch(queries["stale_pending_deliveries"], older_than, limit)
     return _occurrences(rows, cipher)
 
 
-async def stale_dead(
-    pool: Pool, cipher: PayloadCipher, older_than: float, limit: int
-) -> list[Occurrence]:
+async def stale_dead(pool: Pool, cipher: PayloadCipher, older_than: float, limit: int) -> list[Occurrence]:
     """Dead deliveries whose event is not yet confirmed in the dead-letter list."""
     return _occurrences(await pool.fetch(queries["stale_dead_deliveries"], older_than, limit), cipher)
 

@@ -167,9 +167,7 @@ class Poller:
         """Push again the events whose ack is overdue; dead-letter those out of attempts."""
         batch_size = self.settings.batch_size
         while not self._stopping and not self._redis_backing_off():
-            due = await claim_redeliveries(
-                self.pool, self.cipher, batch_size, self.settings.max_attempts
-            )
+            due = await claim_redeliveries(self.pool, self.cipher, batch_size, self.settings.max_attempts)
             if due.retry:
                 await self._deliver(due.retry)
             if due.dead:

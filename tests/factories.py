@@ -33,6 +33,8 @@ async def insert_reminder(
     misfire_policy: str = "fire_once",
     misfire_grace_seconds: int = 60,
     ack_required: bool = True,
+    until: datetime | None = None,
+    max_runs: int | None = None,
     cipher: PayloadCipher | None = None,
 ) -> uuid.UUID:
     """One reminder due at ``next_run_at``: recurring when a cron is given, else one-time.
@@ -59,6 +61,9 @@ async def insert_reminder(
         misfire_grace_seconds,
         ack_required,
         cipher.key_id,
+        None,
+        until,
+        max_runs,
     )
     return reminder_id
 

@@ -161,3 +161,74 @@ def test_zero_grace_makes_any_delay_late() -> None:
     at = utc(2025, 1, 1, 10)
     result = run(grace=0, scheduled_for=at, db_now=at + timedelta(milliseconds=1))
     assert result.fires == [Fire(at, True)]
+
+
+# --- end conditions -------------------------------------------------------------------------------
+
+
+def test_the_last_allowed_run_completes_the_series() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = plan(
+        reminder_type="recurring",
+        cron_expression="0 * * * *",
+        timezone="UTC",
+        misfire_policy="fire_once",
+        misfire_grace_seconds=60,
+        ack_required=True,
+        scheduled_for=at,
+        db_now=at,
+        max_runs=3,
+        runs_count=2,
+    )
+    assert result == Plan([Fire(at, False)], None, "completed", ended="max_runs")
+
+
+def test_fire_all_sends_no_more_than_the_runs_left() -> None:
+    result = plan(
+        reminder_type="recurring",
+        cron_expression="0 * * * *",
+        timezone="UTC",
+        misfire_policy="fire_all",
+        misfire_grace_seconds=60,
+        ack_required=True,
+        scheduled_for=DOWN_FROM,
+        db_now=BACK_AT,
+        max_runs=4,
+        runs_count=1,
+    )
+    assert [f.scheduled_for for f in result.fires] == MISSED[:3]
+    assert (result.status, result.ended) == ("completed", "max_runs")
+
+
+def test_a_next_fire_past_until_completes_the_series() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = plan(
+        reminder_type="recurring",
+        cron_expression="0 * * * *",
+        timezone="UTC",
+        misfire_policy="fire_once",
+        misfire_grace_seconds=60,
+        ack_required=True,
+        scheduled_for=at,
+        db_now=at,
+        until=utc(2025, 1, 1, 10, 30),
+    )
+    assert result == Plan([Fire(at, False)], None, "completed", ended="until")
+
+
+def test_within_its_window_the_series_goes_on() -> None:
+    at = utc(2025, 1, 1, 10)
+    result = plan(
+        reminder_type="recurring",
+        cron_expression="0 * * * *",
+        timezone="UTC",
+        misfire_policy="fire_once",
+        misfire_grace_seconds=60,
+        ack_required=True,
+        scheduled_for=at,
+        db_now=at,
+        until=utc(2025, 1, 2),
+        max_runs=10,
+        runs_count=1,
+    )
+    assert result == Plan([Fire(at, False)], utc(2025, 1, 1, 11), "active")
