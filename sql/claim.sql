@@ -6,7 +6,7 @@
 -- the predicate matches the partial index reminders_due_idx.
 SELECT id AS reminder_id, user_id, assistant_id, type, cron_expression, timezone, payload,
        payload_ciphertext, misfire_policy, misfire_grace_seconds, ack_required, created_at,
-       next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
+       until, max_runs, runs_count, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now())
 ORDER BY next_run_at
@@ -14,8 +14,8 @@ LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
 -- name: record_fires
--- In one statement: move each claimed reminder on ($1 ids, $2 next_run_at, $3 status, $4 whether
--- anything fired) and write one pending delivery per occurrence sent ($5 event ids, $6 reminder
+-- In one statement: move each claimed reminder on ($1 ids, $2 next_run_at, $3 status, $4 how many
+-- occurrences it sent) and write one pending delivery per occurrence sent ($5 event ids, $6 reminder
 -- ids, $7 scheduled_for, $8 late), all at $9. The unique (reminder_id, scheduled_for) key stops an
 -- occurrence from being recorded twice; RETURNING names the new deliveries, and only those are
 -- pushed.
@@ -23,9 +23,10 @@ WITH moved AS (
     UPDATE reminders AS r
     SET next_run_at = f.next_run_at,
         status = f.status,
-        last_triggered_at = CASE WHEN f.fired THEN $9 ELSE r.last_triggered_at END,
+        last_triggered_at = CASE WHEN f.fired > 0 THEN $9 ELSE r.last_triggered_at END,
+        runs_count = r.runs_count + f.fired,
         updated_at = $9
-    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bool[])
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[])
         AS f(id, next_run_at, status, fired)
     WHERE r.id = f.id
 )

@@ -6,9 +6,9 @@
 INSERT INTO reminders (
     id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
     timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
-    ack_required, payload_key_id
+    ack_required, payload_key_id, start_at, until, max_runs
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 RETURNING *;
 
 -- name: get_reminder
