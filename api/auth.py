@@ -89,9 +89,7 @@ class KeyRing:
             if not raw:
                 continue
             secret, _, scope = raw.partition("@")
-            assistants = (
-                frozenset(UUID(a.strip()) for a in scope.split(";") if a.strip()) if scope else None
-            )
+            assistants = frozenset(UUID(a.strip()) for a in scope.split(";") if a.strip()) if scope else None
             entries.append((secret, Principal(f"settings-key-{index}", assistants)))
         return cls(entries)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -154,9 +154,7 @@ async def list_scheduled(
     return rows, int(total)
 
 
-async def change_status(
-    pool: Pool, principal: Principal, reminder_id: UUID, wanted: str
-) -> asyncpg.Record:
+async def change_status(pool: Pool, principal: Principal, reminder_id: UUID, wanted: str) -> asyncpg.Record:
     """Pause (``paused``) or resume (``active``); asking for the current state changes nothing."""
     async with pool.acquire() as conn, conn.transaction():
         row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
@@ -250,3 +248,46 @@ async def history(
         deliveries = await conn.fetch(queries["reminder_deliveries_page"], reminder_id, limit, offset)
         deliveries_total = await conn.fetchval(queries["count_reminder_deliveries"], reminder_id)
     return audit, int(audit_total), deliveries, int(deliveries_total)
+
+
+async def snooze(
+    pool: Pool, principal: Principal, reminder_id: UUID, *, delay: timedelta | None, until: datetime | None
+) -> asyncpg.Record:
+    """Move only the next occurrence; a fired one-time reminder fires again at the new time."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        if row["status"] not in ("pending", "active"):
+            raise Conflict(f"cannot snooze a {row['status']} reminder")
+        now = await conn.fetchval(queries["db_now"])
+        when = until if until is not None else now + (delay or timedelta(0))
+        if when <= now:
+            raise InvalidField("until", "must be in the future")
+        status = "pending" if row["type"] == "one_time" else "active"
+        updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, status, when)
+        # The event being snoozed is handled: it is not redelivered.
+        await conn.execute(queries["stop_redelivery"], reminder_id)
+        await _audit(conn, principal, "snooze", reminder_id, previous=row["next_run_at"], next_run_at=when)
+    assert updated is not None
+    log.info(
+        "snooze", reminder_id=str(reminder_id), next_run_at=str(when), credential=principal.credential_id
+    )
+    return updated
+
+
+async def skip_next(pool: Pool, principal: Principal, reminder_id: UUID) -> asyncpg.Record:
+    """Skip the next occurrence of a recurring reminder; the one after it becomes next."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        if row["type"] != "recurring" or row["status"] not in ("active", "paused"):
+            raise Conflict(
+                f"only an active or paused recurring reminder can skip; this one is {row['status']}"
+            )
+        skipped = row["next_run_at"]
+        following = next_fire(row["cron_expression"], row["timezone"], skipped)
+        if row["until"] is not None and following > row["until"]:
+            raise Conflict("skipping would pass until: there is no later fire; cancel it instead")
+        updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, row["status"], following)
+        await _audit(conn, principal, "skip", reminder_id, scheduled_for=skipped, reason="requested")
+    assert updated is not None
+    log.info("skip", reminder_id=str(reminder_id), credential=principal.credential_id)
+    return updated

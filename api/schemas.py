@@ -140,7 +140,7 @@ class ReminderCreate(BaseModel):
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON: {exc}") from exc
         if not isinstance(decoded, dict):
-            raise ValueError("must be a JSON object, like '{\"text\": \"Meeting\"}'")
+            raise ValueError('must be a JSON object, like \'{"text": "Meeting"}\'')
         # Canonical compact text, so the poller can embed it in events without parsing it again.
         return orjson.dumps(decoded).decode()
 
@@ -290,3 +290,28 @@ class Preview(BaseModel):
     cron_expression: str
     timezone: str
     fires: list[PreviewFire]
+
+
+class Snooze(BaseModel):
+    """Move the next occurrence: by a duration (``for``) or to a time (``until``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    for_: timedelta | None = Field(
+        default=None, alias="for", description="ISO 8601 duration (PT10M) or seconds", examples=["PT10M"]
+    )
+    until: AwareDatetime | None = Field(default=None, validate_default=True)
+
+    @field_validator("until")
+    @classmethod
+    def _exactly_one(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if (value is None) == (info.data.get("for_") is None) and "for_" in info.data:
+            raise ValueError("give either 'for' or 'until'")
+        return value
+
+    @field_validator("for_")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(0) < value <= MAX_TRIGGER_IN:
+            raise ValueError("must be more than 0 and at most 10 years")
+        return value

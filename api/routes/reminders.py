@@ -30,6 +30,7 @@ from api.schemas import (
     ReminderPage,
     ReminderStatus,
     ReminderType,
+    Snooze,
     StatusChange,
     UserId,
 )
@@ -268,6 +269,31 @@ async def cancel_reminder(pool: PoolDep, principal: Writer, reminder_id: UUID) -
     """Cancel: the reminder stays (status ``cancelled``) for audit and never fires again."""
     await operations.cancel_reminder(pool, principal, reminder_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{reminder_id}/snooze",
+    operation_id="snooze_reminder",
+    responses={**NOT_FOUND, **BAD_BODY, 409: _error("Not pending or active")},
+)
+async def snooze_reminder(
+    pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: Snooze
+) -> Reminder:
+    """Move the next occurrence only (``{"for": "PT10M"}`` or ``{"until": ...}``)."""
+    row = await operations.snooze(pool, principal, reminder_id, delay=body.for_, until=body.until)
+    return _reminder(row, cipher)
+
+
+@router.post(
+    "/{reminder_id}/skip",
+    operation_id="skip_next_occurrence",
+    responses={**NOT_FOUND, 409: _error("Not a recurring reminder that can skip")},
+)
+async def skip_next_occurrence(
+    pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID
+) -> Reminder:
+    """Skip the next occurrence of a recurring reminder."""
+    return _reminder(await operations.skip_next(pool, principal, reminder_id), cipher)
 
 
 @router.post(
