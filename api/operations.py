@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -50,8 +51,13 @@ def _visible(row: asyncpg.Record | None, principal: Principal) -> asyncpg.Record
 
 
 async def create_reminder(
-    pool: Pool, principal: Principal, body: ReminderCreate, cipher: PayloadCipher, live_cap: int = 0
-) -> asyncpg.Record:
+    pool: Pool,
+    principal: Principal,
+    body: ReminderCreate,
+    cipher: PayloadCipher,
+    live_cap: int = 0,
+    idempotency_key: str | None = None,
+) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
@@ -60,6 +66,27 @@ async def create_reminder(
         raise Forbidden("this credential may not create reminders for that assistant_id")
     reminder_id = uuid4()
     async with pool.acquire() as conn, conn.transaction():
+        if idempotency_key is not None:
+            request_hash = hashlib.sha256(body.model_dump_json().encode()).digest()
+            claimed = await conn.fetchval(
+                queries["claim_idempotency_key"],
+                principal.credential_id,
+                idempotency_key,
+                request_hash,
+                reminder_id,
+            )
+            if claimed is None:
+                prior = await conn.fetchrow(
+                    queries["get_idempotency_key"], principal.credential_id, idempotency_key
+                )
+                assert prior is not None
+                if bytes(prior["request_hash"]) != request_hash:
+                    raise InvalidField(
+                        "Idempotency-Key", "this key was used with a different body", location="header"
+                    )
+                first = await conn.fetchrow(queries["get_reminder"], prior["reminder_id"])
+                assert first is not None
+                return first, False
         if live_cap:
             # A soft cap (concurrent creates may pass it by a few): it bounds abuse, not billing.
             live = await conn.fetchval(queries["count_live_for_assistant"], body.assistant_id, live_cap)
@@ -115,7 +142,7 @@ async def create_reminder(
         next_run_at=str(next_run_at),
         credential=principal.credential_id,
     )
-    return row
+    return row, True
 
 
 async def get_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -> asyncpg.Record:

@@ -37,9 +37,10 @@ class ServiceUnavailable(ReminderError):
 class InvalidField(ReminderError):
     """A request field that passed validation but cannot be honoured; answered as a 422."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, location: str = "body") -> None:
         super().__init__(message)
         self.field = field
+        self.location = location
 
 
 class PayloadCryptoError(ReminderError):

@@ -156,3 +156,19 @@ api_keys = sa.Table(
     sa.UniqueConstraint("secret_hash", name="api_keys_secret_hash_key"),
     sa.Index("api_keys_prefix_idx", "prefix"),
 )
+
+# A create retried with the same Idempotency-Key (per credential, for 24 hours) returns the first
+# reminder instead of making a second one.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("credential_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    # SHA-256 of the request body: the same key with another body is refused.
+    sa.Column("request_hash", sa.LargeBinary, nullable=False),
+    sa.Column("reminder_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column(
+        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("idempotency_keys_created_at_idx", "created_at"),
+)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import Example
 
@@ -112,7 +112,11 @@ def _page(rows: list[asyncpg.Record], total: int, page: int, limit: int, cipher:
     "/",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_reminder",
-    responses={**BAD_BODY, 409: _error("The assistant has reached its cap of live reminders")},
+    responses={
+        **BAD_BODY,
+        200: {"model": Reminder, "description": "A retry with the same Idempotency-Key: the first result"},
+        409: _error("The assistant has reached its cap of live reminders"),
+    },
 )
 async def create_reminder(
     pool: PoolDep,
@@ -120,12 +124,30 @@ async def create_reminder(
     principal: Writer,
     settings: SettingsDep,
     body: Annotated[ReminderCreate, Body(openapi_examples=CREATE_EXAMPLES)],
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Retrying with the same key (per credential, 24 h) returns the first result",
+        ),
+    ] = None,
 ) -> Reminder:
     """Create a one-time or recurring reminder."""
-    created = await operations.create_reminder(
-        pool, principal, body, cipher, live_cap=settings.max_live_reminders_per_assistant
+    row, created = await operations.create_reminder(
+        pool,
+        principal,
+        body,
+        cipher,
+        live_cap=settings.max_live_reminders_per_assistant,
+        idempotency_key=idempotency_key,
     )
-    return _reminder(created, cipher)
+    if not created:
+        # A retry of a create that already happened: the same reminder, nothing new made.
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return _reminder(row, cipher)
 
 
 @router.get("/scheduled", operation_id="list_scheduled")

@@ -14,7 +14,7 @@ from core.embedded.postgres import with_database
 from core.schema import metadata
 from tests.conftest import ServiceUrls
 
-TABLES = {"reminders", "deliveries", "audit_log", "api_keys"}
+TABLES = {"reminders", "deliveries", "audit_log", "api_keys", "idempotency_keys"}
 
 
 async def _tables(url: str) -> set[str]:
