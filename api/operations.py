@@ -14,7 +14,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
 from api.request_id import request_id_var
-from api.schemas import Ack, ReminderCreate
+from api.schemas import Ack, ReminderCreate, ReminderUpdate
 from core.cron import next_fire
 from core.crypto import PayloadCipher
 from core.db import Pool
@@ -181,32 +181,113 @@ async def list_scheduled(
     return rows, int(total)
 
 
-async def change_status(pool: Pool, principal: Principal, reminder_id: UUID, wanted: str) -> asyncpg.Record:
-    """Pause (``paused``) or resume (``active``); asking for the current state changes nothing."""
+NULLABLE_FIELDS = frozenset({"until", "max_runs"})
+RECURRING_ONLY = frozenset({"cron_expression", "until", "max_runs"})
+
+
+async def update_reminder(
+    pool: Pool, principal: Principal, reminder_id: UUID, change: ReminderUpdate, cipher: PayloadCipher
+) -> asyncpg.Record:
+    """Apply a PATCH: new fields (next fire recomputed), then pause or resume, in one transaction."""
+    fields = change.model_dump(exclude_unset=True)
+    wanted = fields.pop("status", None)
     async with pool.acquire() as conn, conn.transaction():
         row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
-        current, kind = row["status"], row["type"]
-        running = "pending" if kind == "one_time" else "active"
-        if (wanted == "paused" and current == "paused") or (wanted == "active" and current == running):
-            return row
-        if wanted == "paused" and current == running:
-            new_status, next_run_at = "paused", row["next_run_at"]
-            action = "pause"
-        elif wanted == "active" and current == "paused":
-            new_status, action = running, "resume"
-            # The fire that was next when paused stays next: if the pause outlasted it, the
-            # reminder's misfire policy decides (skip, one late catch-up, or every missed fire).
-            next_run_at = row["next_run_at"]
-            if next_run_at is None:
-                if kind == "one_time":
-                    next_run_at = row["trigger_at"]
-                else:
-                    now = await conn.fetchval(queries["db_now"])
-                    next_run_at = next_fire(row["cron_expression"], row["timezone"], now)
-        else:
-            raise Conflict(f"cannot change a {kind} reminder from {current} to {wanted}")
-        updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, new_status, next_run_at)
-        await _audit(conn, principal, action, reminder_id, previous=current, next_run_at=next_run_at)
+        if fields:
+            row = await _update_fields(conn, principal, row, fields, cipher)
+        if wanted is not None:
+            row = await _change_status(conn, principal, row, wanted)
+    return row
+
+
+async def _update_fields(
+    conn: Connection,
+    principal: Principal,
+    row: asyncpg.Record,
+    fields: dict[str, Any],
+    cipher: PayloadCipher,
+) -> asyncpg.Record:
+    kind, status = row["type"], row["status"]
+    if status in ("completed", "cancelled"):
+        raise Conflict(f"a {status} reminder cannot be changed")
+    for name, value in fields.items():
+        if value is None and name not in NULLABLE_FIELDS:
+            raise InvalidField(name, "may not be null")
+        if kind == "one_time" and name in RECURRING_ONLY:
+            raise InvalidField(name, "only for recurring reminders")
+        if kind == "recurring" and name == "trigger_at":
+            raise InvalidField(name, "not for a recurring reminder; change cron_expression")
+    merged = {**dict(row), **fields}
+    next_run_at = row["next_run_at"]
+    if kind == "one_time" and "trigger_at" in fields:
+        if status == "active":
+            raise Conflict("this reminder already fired; snooze it to have it fire again")
+        next_run_at = fields["trigger_at"]
+    if kind == "recurring" and {"cron_expression", "timezone"} & fields.keys():
+        now = await conn.fetchval(queries["db_now"])
+        if merged["start_at"] is not None and merged["start_at"] > now:
+            now = merged["start_at"] - timedelta(microseconds=1)
+        next_run_at = next_fire(merged["cron_expression"], merged["timezone"], now)
+    if kind == "recurring" and merged["until"] is not None and next_run_at is not None:
+        if next_run_at > merged["until"]:
+            raise InvalidField("until", "the schedule has no fire before until")
+    if merged["max_runs"] is not None and merged["max_runs"] <= row["runs_count"]:
+        raise InvalidField("max_runs", f"it already fired {row['runs_count']} times")
+    if "payload" in fields:
+        ciphertext, key_id = cipher.encrypt(fields["payload"]), cipher.key_id
+    else:
+        ciphertext = row["payload_ciphertext"]
+        key_id = row["payload_key_id"]
+        if ciphertext is None:  # a row from before encryption: encrypt it now
+            ciphertext, key_id = cipher.encrypt(row["payload"]), cipher.key_id
+    updated = await conn.fetchrow(
+        queries["update_reminder_fields"],
+        row["id"],
+        merged["trigger_at"],
+        merged["cron_expression"],
+        merged["timezone"],
+        ciphertext,
+        key_id,
+        merged["misfire_policy"],
+        merged["misfire_grace_seconds"],
+        merged["ack_required"],
+        merged["until"],
+        merged["max_runs"],
+        next_run_at,
+    )
+    assert updated is not None
+    # Field names only: a payload never goes into the audit log.
+    await _audit(conn, principal, "update", row["id"], fields=sorted(fields), next_run_at=next_run_at)
+    log.info("update", reminder_id=str(row["id"]), fields=sorted(fields), credential=principal.credential_id)
+    return updated
+
+
+async def _change_status(
+    conn: Connection, principal: Principal, row: asyncpg.Record, wanted: str
+) -> asyncpg.Record:
+    reminder_id = row["id"]
+    current, kind = row["status"], row["type"]
+    running = "pending" if kind == "one_time" else "active"
+    if (wanted == "paused" and current == "paused") or (wanted == "active" and current == running):
+        return row
+    if wanted == "paused" and current == running:
+        new_status, next_run_at = "paused", row["next_run_at"]
+        action = "pause"
+    elif wanted == "active" and current == "paused":
+        new_status, action = running, "resume"
+        # The fire that was next when paused stays next: if the pause outlasted it, the
+        # reminder's misfire policy decides (skip, one late catch-up, or every missed fire).
+        next_run_at = row["next_run_at"]
+        if next_run_at is None:
+            if kind == "one_time":
+                next_run_at = row["trigger_at"]
+            else:
+                now = await conn.fetchval(queries["db_now"])
+                next_run_at = next_fire(row["cron_expression"], row["timezone"], now)
+    else:
+        raise Conflict(f"cannot change a {kind} reminder from {current} to {wanted}")
+    updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, new_status, next_run_at)
+    await _audit(conn, principal, action, reminder_id, previous=current, next_run_at=next_run_at)
     assert updated is not None
     log.info(action, reminder_id=str(reminder_id), credential=principal.credential_id)
     return updated

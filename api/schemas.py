@@ -22,6 +22,20 @@ MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 
 
+def canonical_payload(value: str) -> str:
+    """A JSON object's text, compact; or ValueError saying what is wrong with it."""
+    if len(value.encode()) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise ValueError('must be a JSON object, like \'{"text": "Meeting"}\'')
+    # Canonical compact text, so the poller can embed it in events without parsing it again.
+    return orjson.dumps(decoded).decode()
+
+
 class ReminderCreate(BaseModel):
     """A new reminder: one-time at ``trigger_at``, or recurring on ``cron_expression``."""
 
@@ -133,16 +147,7 @@ class ReminderCreate(BaseModel):
     @field_validator("payload")
     @classmethod
     def _json_object(cls, value: str) -> str:
-        if len(value.encode()) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
-        try:
-            decoded = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc}") from exc
-        if not isinstance(decoded, dict):
-            raise ValueError('must be a JSON object, like \'{"text": "Meeting"}\'')
-        # Canonical compact text, so the poller can embed it in events without parsing it again.
-        return orjson.dumps(decoded).decode()
+        return canonical_payload(value)
 
 
 class Reminder(BaseModel):
@@ -180,12 +185,41 @@ class ReminderPage(BaseModel):
     limit: int
 
 
-class StatusChange(BaseModel):
-    """Pause (``paused``) or resume (``active``) a reminder."""
+class ReminderUpdate(BaseModel):
+    """A change to a reminder: pause or resume, and/or new schedule, payload or policies.
+
+    Only the fields given change; ``next_run_at`` is recomputed in the same transaction.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["paused", "active"]
+    status: Literal["paused", "active"] | None = None
+    trigger_at: AwareDatetime | None = Field(default=None, description="One-time reminders only.")
+    cron_expression: str | None = Field(default=None, max_length=200, description="Recurring only.")
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    payload: str | None = Field(default=None, max_length=MAX_PAYLOAD_BYTES)
+    misfire_policy: MisfirePolicy | None = None
+    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
+    ack_required: bool | None = None
+    until: AwareDatetime | None = Field(default=None, description="Recurring only.")
+    max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return None if value is None else validate_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value)
+        return value
+
+    @field_validator("payload")
+    @classmethod
+    def _valid_payload(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_payload(value)
 
 
 class Ack(BaseModel):

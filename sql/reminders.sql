@@ -95,3 +95,13 @@ SELECT count(*) FROM (
     WHERE assistant_id = $1 AND status IN ('pending', 'active', 'paused')
     LIMIT $2
 ) AS live;
+
+-- name: update_reminder_fields
+-- Replace a reminder's editable fields and its next fire (the caller merged the change and
+-- recomputed next_run_at in this transaction); the payload is stored only encrypted.
+UPDATE reminders
+SET trigger_at = $2, cron_expression = $3, timezone = $4, payload = NULL, payload_ciphertext = $5,
+    payload_key_id = $6, misfire_policy = $7, misfire_grace_seconds = $8, ack_required = $9,
+    until = $10, max_runs = $11, next_run_at = $12, updated_at = now()
+WHERE id = $1
+RETURNING *;

@@ -30,8 +30,8 @@ from api.schemas import (
     ReminderPage,
     ReminderStatus,
     ReminderType,
+    ReminderUpdate,
     Snooze,
-    StatusChange,
     UserId,
 )
 from core.cron import InvalidSchedule, on_transition_day, upcoming, validate_cron, zone
@@ -271,13 +271,15 @@ async def reminder_history(
 @router.patch(
     "/{reminder_id}",
     operation_id="change_reminder_status",
-    responses={**NOT_FOUND, **BAD_BODY, 409: _error("Impossible transition")},
+    responses={**NOT_FOUND, **BAD_BODY, 409: _error("Impossible transition, or the reminder ended")},
 )
 async def change_status(
-    pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: StatusChange
+    pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: ReminderUpdate
 ) -> Reminder:
-    """Pause (``{"status": "paused"}``) or resume (``{"status": "active"}``)."""
-    row = await operations.change_status(pool, principal, reminder_id, body.status)
+    """Pause (``{"status": "paused"}``), resume (``{"status": "active"}``), or change the schedule
+    (``trigger_at``, ``cron_expression``, ``timezone``), payload, policies or end conditions; the
+    next fire is recomputed in the same transaction."""
+    row = await operations.update_reminder(pool, principal, reminder_id, body, cipher)
     return _reminder(row, cipher)
 
 
