@@ -49,7 +49,7 @@ def validate_cron(expression: str) -> str:
         if normalized.lower() not in MACROS:
             raise InvalidSchedule(f"unknown macro {normalized!r}; use one of {', '.join(sorted(MACROS))}")
         return normalized.lower()
-    fields = [_collapse_equal_ranges(field) for field in normalized.split(" ")]
+    fields = _collapse_fields(normalized.split(" "))
     normalized = " ".join(fields)
     if len(fields) not in (5, 6):
         raise InvalidSchedule(
@@ -70,14 +70,49 @@ def validate_cron(expression: str) -> str:
     return normalized
 
 
-def _collapse_equal_ranges(field: str) -> str:
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_WEEKDAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
+
+
+def _value(token: str, names: dict[str, int]) -> int | None:
+    # Digits stay as written: "0-7" is the whole week, not Sunday alone.
+    return int(token) if token.isdigit() else names.get(token.lower())
+
+
+def _collapse_fields(fields: list[str]) -> list[str]:
+    """Each field with its equal-ended ranges ("0-0", "MON-1", "JAN-1/2") as the single value."""
+    offset = 1 if len(fields) == 6 else 0
+    result = []
+    for index, field in enumerate(fields):
+        position = index - offset
+        names = _MONTHS if position == 3 else _WEEKDAYS if position == 4 else {}
+        result.append(_collapse_equal_ranges(field, names))
+    return result
+
+
+def _collapse_equal_ranges(field: str, names: dict[str, int]) -> str:
     items = []
     for item in field.split(","):
         match = _EQUAL_RANGE.match(item)
-        if match and match.group(1).lower() == match.group(2).lower():
-            item = match.group(1)
+        if match:
+            low, high = _value(match.group(1), names), _value(match.group(2), names)
+            if low is not None and low == high:
+                item = match.group(1)
         items.append(item)
     return ",".join(items)
+
+
+def _fixed_hours(expression: str) -> bool:
+    """Whether the hour field names hours (``2``, ``1-3``), not a wildcard or a ``*/k`` step."""
+    fields = expression.split()
+    if len(fields) < 5:
+        return False  # a macro: @daily fires at 00:00, never in a repeated hour we care about
+    return "*" not in fields[2 if len(fields) == 6 else 1]
+
+
+def _second_pass_of_repeated_hour(moment: datetime, tz: ZoneInfo) -> bool:
+    local = moment.astimezone(tz)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
@@ -93,12 +128,15 @@ def _next_fire_utc(expression: str, timezone: str, after: datetime) -> datetime:
     tz = zone(timezone)
     local = after.astimezone(tz)
     if not expression.startswith("@"):
-        expression = " ".join(_collapse_equal_ranges(field) for field in expression.split())
+        expression = " ".join(_collapse_fields(expression.split()))
     itr = croniter(expression, local, second_at_beginning=has_seconds(expression))
+    fixed = _fixed_hours(expression)
     # Around a DST fold the local iterator can hand back an instant that is not later in UTC.
     for _ in range(8):
         candidate: datetime = itr.get_next(datetime).astimezone(UTC)
-        if candidate > after:
+        # A fixed-time fire in a repeated hour fires once, in the first pass (as Debian's cron
+        # does); wildcard and interval expressions keep firing through both passes.
+        if candidate > after and not (fixed and _second_pass_of_repeated_hour(candidate, tz)):
             return candidate
     raise InvalidSchedule(f"cron expression {expression!r} does not advance after {after.isoformat()}")
 
