@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
-from api.app import create_app
 from core.db import Pool
-from core.settings import Settings
-from tests.conftest import TEST_API_KEY
 from tests.factories import ASSISTANT_ID
 
 BODY = {
@@ -21,16 +16,6 @@ BODY = {
     "trigger_in": "PT2H",
     "payload": "{}",
 }
-
-
-@pytest.fixture
-async def api(settings: Settings, pool: Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    app.state.pool = pool
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
-    ) as client:
-        yield client
 
 
 async def test_a_retry_returns_the_first_result(api: httpx.AsyncClient, pool: Pool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -10,23 +9,11 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
-from api.app import create_app
 from core.db import Pool
 from core.redis_keys import EVENT_QUEUE
 from core.settings import Settings
 from poller.worker import Poller
-from tests.conftest import TEST_API_KEY
 from tests.factories import ASSISTANT_ID
-
-
-@pytest.fixture
-async def api(settings: Settings, pool: Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    app.state.pool = pool
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
-    ) as client:
-        yield client
 
 
 def reminder(**fields: object) -> dict[str, object]:

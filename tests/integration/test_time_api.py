@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from api.app import create_app
-from core.db import Pool
-from core.settings import Settings
-from tests.conftest import TEST_API_KEY
 from tests.factories import ASSISTANT_ID
-
-
-@pytest.fixture
-async def api(settings: Settings, pool: Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    app.state.pool = pool
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
-    ) as client:
-        yield client
 
 
 def one_time(**fields: object) -> dict[str, object]:
