@@ -102,12 +102,17 @@ def _collapse_equal_ranges(field: str, names: dict[str, int]) -> str:
     return ",".join(items)
 
 
-def _fixed_hours(expression: str) -> bool:
-    """Whether the hour field names hours (``2``, ``1-3``), not a wildcard or a ``*/k`` step."""
+def _fixed_time(expression: str) -> bool:
+    """Whether the time of day is named (``30 2``, ``0 1-3``), not a wildcard or ``*/k`` step.
+
+    Only such fires are "at a time" that a repeated hour could show twice; wildcard and interval
+    expressions keep firing through both passes, at real elapsed intervals.
+    """
     fields = expression.split()
     if len(fields) < 5:
-        return False  # a macro: @daily fires at 00:00, never in a repeated hour we care about
-    return "*" not in fields[2 if len(fields) == 6 else 1]
+        return False  # a macro fires at 00:00, which no repeated hour of the zones here covers
+    time_fields = fields[:3] if len(fields) == 6 else fields[:2]
+    return all("*" not in field for field in time_fields)
 
 
 def _second_pass_of_repeated_hour(moment: datetime, tz: ZoneInfo) -> bool:
@@ -130,9 +135,10 @@ def _next_fire_utc(expression: str, timezone: str, after: datetime) -> datetime:
     if not expression.startswith("@"):
         expression = " ".join(_collapse_fields(expression.split()))
     itr = croniter(expression, local, second_at_beginning=has_seconds(expression))
-    fixed = _fixed_hours(expression)
-    # Around a DST fold the local iterator can hand back an instant that is not later in UTC.
-    for _ in range(8):
+    fixed = _fixed_time(expression)
+    # Around a DST fold the local iterator can hand back an instant that is not later in UTC, and
+    # a fixed-time expression may skip a whole repeated hour of candidates (3,600 at most).
+    for _ in range(4000):
         candidate: datetime = itr.get_next(datetime).astimezone(UTC)
         # A fixed-time fire in a repeated hour fires once, in the first pass (as Debian's cron
         # does); wildcard and interval expressions keep firing through both passes.
