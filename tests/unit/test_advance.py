@@ -25,6 +25,9 @@ def run(
     ack_required: bool = True,
     timezone: str = "UTC",
     reminder_type: str = "recurring",
+    until: datetime | None = None,
+    max_runs: int | None = None,
+    runs_count: int = 0,
 ) -> Plan:
     return plan(
         reminder_type=reminder_type,
@@ -35,6 +38,9 @@ def run(
         ack_required=ack_required,
         scheduled_for=scheduled_for,
         db_now=db_now,
+        until=until,
+        max_runs=max_runs,
+        runs_count=runs_count,
     )
 
 
@@ -168,13 +174,7 @@ def test_zero_grace_makes_any_delay_late() -> None:
 
 def test_the_last_allowed_run_completes_the_series() -> None:
     at = utc(2025, 1, 1, 10)
-    result = plan(
-        reminder_type="recurring",
-        cron_expression="0 * * * *",
-        timezone="UTC",
-        misfire_policy="fire_once",
-        misfire_grace_seconds=60,
-        ack_required=True,
+    result = run(
         scheduled_for=at,
         db_now=at,
         max_runs=3,
@@ -184,13 +184,8 @@ def test_the_last_allowed_run_completes_the_series() -> None:
 
 
 def test_fire_all_sends_no_more_than_the_runs_left() -> None:
-    result = plan(
-        reminder_type="recurring",
-        cron_expression="0 * * * *",
-        timezone="UTC",
-        misfire_policy="fire_all",
-        misfire_grace_seconds=60,
-        ack_required=True,
+    result = run(
+        policy="fire_all",
         scheduled_for=DOWN_FROM,
         db_now=BACK_AT,
         max_runs=4,
@@ -202,13 +197,7 @@ def test_fire_all_sends_no_more_than_the_runs_left() -> None:
 
 def test_a_next_fire_past_until_completes_the_series() -> None:
     at = utc(2025, 1, 1, 10)
-    result = plan(
-        reminder_type="recurring",
-        cron_expression="0 * * * *",
-        timezone="UTC",
-        misfire_policy="fire_once",
-        misfire_grace_seconds=60,
-        ack_required=True,
+    result = run(
         scheduled_for=at,
         db_now=at,
         until=utc(2025, 1, 1, 10, 30),
@@ -218,13 +207,7 @@ def test_a_next_fire_past_until_completes_the_series() -> None:
 
 def test_within_its_window_the_series_goes_on() -> None:
     at = utc(2025, 1, 1, 10)
-    result = plan(
-        reminder_type="recurring",
-        cron_expression="0 * * * *",
-        timezone="UTC",
-        misfire_policy="fire_once",
-        misfire_grace_seconds=60,
-        ack_required=True,
+    result = run(
         scheduled_for=at,
         db_now=at,
         until=utc(2025, 1, 2),
