@@ -8,8 +8,9 @@ wall-clock time, and the result is returned in UTC.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -57,7 +58,12 @@ def validate_cron(expression: str) -> str:
             f"first; got {len(fields)}"
         )
     try:
-        itr = croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC), second_at_beginning=len(fields) == 6)
+        itr = croniter(
+            normalized,
+            datetime(2000, 1, 1, tzinfo=UTC),
+            second_at_beginning=len(fields) == 6,
+            day_or=_days_or(normalized),
+        )
         itr.get_next(datetime)
     except CroniterBadDateError as exc:
         raise InvalidSchedule(
@@ -115,36 +121,124 @@ def _fixed_time(expression: str) -> bool:
     return all("*" not in field for field in time_fields)
 
 
+def _days_or(expression: str) -> bool:
+    """Whether a day matching either day-of-month or day-of-week fires (cron's OR rule).
+
+    Vixie cron, and so Debian's, ORs the two only when both are restricted, and a field starting
+    with ``*`` (``*/2`` too) counts as unrestricted; croniter would OR ``*/2`` with a weekday.
+    """
+    fields = expression.split()
+    if len(fields) < 5:
+        return True
+    day, weekday = fields[-3], fields[-1]
+    return not (day.startswith(("*", "?")) or weekday.startswith(("*", "?")))
+
+
 def _second_pass_of_repeated_hour(moment: datetime, tz: ZoneInfo) -> bool:
     local = moment.astimezone(tz)
     return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
-def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first fire strictly after ``after`` (aware), in UTC."""
+GapPolicy = Literal["shift", "skip"]
+RepeatedPolicy = Literal["first", "both"]
+DST_GAP_POLICIES: tuple[GapPolicy, ...] = ("shift", "skip")
+DST_REPEATED_POLICIES: tuple[RepeatedPolicy, ...] = ("first", "both")
+
+# The widest offset change in the tz database is under 3 hours (most are 1 hour, Lord Howe's 30 min).
+_MAX_SHIFT = timedelta(hours=3)
+
+
+def next_fire(
+    expression: str,
+    timezone: str,
+    after: datetime,
+    *,
+    gap: GapPolicy = "shift",
+    repeated: RepeatedPolicy = "first",
+) -> datetime:
+    """The first fire strictly after ``after`` (aware), in UTC.
+
+    ``gap``: a fire whose local time a clock change skips goes out right after the jump (``shift``)
+    or not at all (``skip``). ``repeated``: a fixed-time fire in a repeated local hour goes out
+    once, in the first pass (``first``), or in both passes (``both``).
+    """
     # Keyed in UTC: the two passes of a repeated local hour compare (and hash) equal in one zone.
-    return _next_fire_utc(expression, timezone, after.astimezone(UTC))
+    return _next_fire_utc(expression, timezone, after.astimezone(UTC), gap, repeated)
 
 
 @lru_cache(maxsize=65_536)
-def _next_fire_utc(expression: str, timezone: str, after: datetime) -> datetime:
+def _next_fire_utc(
+    expression: str, timezone: str, after: datetime, gap: GapPolicy, repeated: RepeatedPolicy
+) -> datetime:
     """Memoized: rows that share (expression, zone, previous fire) share one computation, which
     is what makes a burst of identical schedules cheap."""
     tz = zone(timezone)
-    local = after.astimezone(tz)
     if not expression.startswith("@"):
         expression = " ".join(_collapse_fields(expression.split()))
-    itr = croniter(expression, local, second_at_beginning=has_seconds(expression))
     fixed = _fixed_time(expression)
+    both_passes = fixed and repeated == "both"
+    itr = _local_iterator(expression, after.astimezone(tz))
     # Around a DST fold the local iterator can hand back an instant that is not later in UTC, and
     # a fixed-time expression may skip a whole repeated hour of candidates (3,600 at most).
     for _ in range(4000):
         candidate: datetime = itr.get_next(datetime).astimezone(UTC)
+        if candidate <= after:
+            continue
         # A fixed-time fire in a repeated hour fires once, in the first pass (as Debian's cron
-        # does); wildcard and interval expressions keep firing through both passes.
-        if candidate > after and not (fixed and _second_pass_of_repeated_hour(candidate, tz)):
-            return candidate
-    raise InvalidSchedule(f"cron expression {expression!r} does not advance after {after.isoformat()}")
+        # does), unless both passes are asked for; wildcard and interval expressions keep firing
+        # through both passes.
+        if fixed and not both_passes and _second_pass_of_repeated_hour(candidate, tz):
+            continue
+        if gap == "skip" and not _matches_wall(expression, candidate.astimezone(tz).replace(tzinfo=None)):
+            continue  # croniter moved a fire out of a skipped local hour
+        break
+    else:
+        raise InvalidSchedule(f"cron expression {expression!r} does not advance after {after.isoformat()}")
+    if both_passes:
+        twin = _second_pass_after(expression, tz, after)
+        if twin is not None and twin < candidate:
+            return twin
+    return candidate
+
+
+def _local_iterator(expression: str, start: datetime) -> croniter:
+    return croniter(
+        expression, start, second_at_beginning=has_seconds(expression), day_or=_days_or(expression)
+    )
+
+
+def _matches_wall(expression: str, wall: datetime) -> bool:
+    """Whether the naive local wall time is one the expression names (no clock change applied)."""
+    following: datetime = _local_iterator(expression, wall - timedelta(seconds=1)).get_next(datetime)
+    return following == wall
+
+
+def _second_pass_after(expression: str, tz: ZoneInfo, after: datetime) -> datetime | None:
+    """The earliest second pass, strictly after ``after``, of a fire in a repeated local hour.
+
+    The local iterator only ever names the first pass; its twin is the same wall time one offset
+    change later, so the first passes at most ``_MAX_SHIFT`` before ``after`` are looked at.
+    """
+    if offset_at(after - _MAX_SHIFT, tz) <= offset_at(after + _MAX_SHIFT, tz):
+        return None  # no clock goes back around here: nothing is repeated
+    itr = _local_iterator(expression, (after - _MAX_SHIFT).astimezone(tz))
+    for _ in range(4 * 3600):
+        first: datetime = itr.get_next(datetime)
+        if first.astimezone(UTC) > after:
+            return None  # its twin, and every later one, comes after the first pass's own fire
+        local = first.astimezone(tz)
+        if local.fold == 0 and local.replace(fold=1).utcoffset() != local.utcoffset():
+            twin = local.replace(fold=1).astimezone(UTC)
+            if twin > after:
+                return twin
+    return None
+
+
+def offset_at(moment: datetime, tz: ZoneInfo) -> timedelta:
+    """The zone's UTC offset at an instant."""
+    result = moment.astimezone(tz).utcoffset()
+    assert result is not None
+    return result
 
 
 def upcoming(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:

@@ -4,9 +4,10 @@ The rule (issue 5, Debian cron's): a fixed-time fire that falls into the skipped
 after the clock jumps; a fixed-time fire in the repeated hour fires once (the first pass);
 wildcard/interval expressions keep real elapsed intervals.
 
-Each case lists every fire in a UTC window (after, until] around the change. Cases where the current
-behaviour breaks the rule are written for the rule and marked xfail(strict=True), so they flip
-when fixed: today a fixed-time fire in a repeated hour fires in both passes.
+Each case lists every fire in a UTC window (after, until] around the change.
+
+A reminder's ``dst_policy`` overrides the rule: ``gap: skip`` drops a fire whose local time does not
+exist, ``repeated: both`` fires a fixed time in both passes of a repeated hour (POLICY_CASES).
 
 On Lord Howe Island the clock moves by 30 minutes, so ``0 * * * *`` (on the local hour) cannot keep
 60 real minutes across the change: it stays on the local hour, 90 minutes apart (pinned as is).
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.cron import next_fire
+from core.cron import GapPolicy, RepeatedPolicy, next_fire
 
 
 def at(text: str) -> datetime:
@@ -26,13 +27,20 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def fires(expression: str, zone: str, after: str, until: str) -> list[datetime]:
+def fires(
+    expression: str,
+    zone: str,
+    after: str,
+    until: str,
+    gap: GapPolicy = "shift",
+    repeated: RepeatedPolicy = "first",
+) -> list[datetime]:
     """Every fire in (after, until], in UTC."""
     found: list[datetime] = []
-    moment = next_fire(expression, zone, at(after))
+    moment = next_fire(expression, zone, at(after), gap=gap, repeated=repeated)
     while moment <= at(until):
         found.append(moment)
-        moment = next_fire(expression, zone, moment)
+        moment = next_fire(expression, zone, moment, gap=gap, repeated=repeated)
     return found
 
 
@@ -226,3 +234,112 @@ def test_fires_around_the_change(
     zone: str, expression: str, after: str, until: str, expected: list[str]
 ) -> None:
     assert fires(expression, zone, after, until) == expand(after, expected)
+
+
+POLICY_CASES = [
+    # Berlin spring: 02:30 does not exist on 03-31; skip drops that day's fire, shift (default) moves it.
+    ("Europe/Berlin", "30 2 * * *", "skip", "first", "2024-03-30 12:00", "2024-04-01 12:00", ["04-01 00:30"]),
+    ("Europe/Berlin", "* 2 * * *", "skip", "first", "2024-03-30 23:00", "2024-03-31 23:59", []),
+    # A fire whose local time exists is untouched by skip, wildcard or not.
+    (
+        "Europe/Berlin",
+        "0 3 * * *",
+        "skip",
+        "first",
+        "2024-03-30 12:00",
+        "2024-04-01 12:00",
+        ["03-31 01:00", "04-01 01:00"],
+    ),
+    (
+        "Europe/Berlin",
+        "*/30 * * * *",
+        "skip",
+        "first",
+        "2024-03-31 00:00",
+        "2024-03-31 01:30",
+        ["00:30", "01:00", "01:30"],
+    ),
+    # Berlin autumn: 02:30 happens twice on 10-27 (00:30Z CEST, 01:30Z CET); both fires it in each pass.
+    (
+        "Europe/Berlin",
+        "30 2 * * *",
+        "shift",
+        "both",
+        "2024-10-26 12:00",
+        "2024-10-28 12:00",
+        ["10-27 00:30", "10-27 01:30", "10-28 01:30"],
+    ),
+    (
+        "Europe/Berlin",
+        "0,30 2 * * *",
+        "shift",
+        "both",
+        "2024-10-27 00:00",
+        "2024-10-27 02:00",
+        ["00:30", "01:00", "01:30"],
+    ),
+    # Starting inside the first pass still finds the second pass of a fire already gone out.
+    (
+        "Europe/Berlin",
+        "30 2 * * *",
+        "shift",
+        "both",
+        "2024-10-27 00:45",
+        "2024-10-28 12:00",
+        ["10-27 01:30", "10-28 01:30"],
+    ),
+    # New York autumn: 01:00-02:00 local twice (05:00Z EDT, 06:00Z EST).
+    (
+        "America/New_York",
+        "15 1 * * *",
+        "shift",
+        "both",
+        "2024-11-03 00:00",
+        "2024-11-03 12:00",
+        ["05:15", "06:15"],
+    ),
+    # Lord Howe autumn: 01:30-02:00 local twice, 30 minutes apart (14:30Z +11, 15:00Z +10:30).
+    (
+        "Australia/Lord_Howe",
+        "45 1 * * *",
+        "shift",
+        "both",
+        "2024-04-06 12:00",
+        "2024-04-07 12:00",
+        ["14:45", "15:15"],
+    ),
+    (
+        "Australia/Lord_Howe",
+        "45 1 * * *",
+        "shift",
+        "first",
+        "2024-04-06 12:00",
+        "2024-04-07 12:00",
+        ["14:45"],
+    ),
+    # Both policies at once; a day without a change is the plain schedule.
+    (
+        "Europe/Berlin",
+        "30 2 * * *",
+        "skip",
+        "both",
+        "2024-06-01 00:00",
+        "2024-06-03 00:00",
+        ["06-01 00:30", "06-02 00:30"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("zone", "expression", "gap", "repeated", "after", "until", "expected"), POLICY_CASES
+)
+def test_dst_policy_overrides(
+    zone: str,
+    expression: str,
+    gap: GapPolicy,
+    repeated: RepeatedPolicy,
+    after: str,
+    until: str,
+    expected: list[str],
+) -> None:
+    assert fires(expression, zone, after, until, gap, repeated) == expand(after, expected)
