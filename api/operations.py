@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,7 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
 from api.request_id import request_id_var
-from api.schemas import Ack, ReminderCreate, ReminderUpdate
+from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import next_fire
 from core.crypto import PayloadCipher
 from core.db import Pool
@@ -40,6 +41,17 @@ async def _audit(
         verb,
         reminder_id,
         orjson.dumps(details, default=str).decode(),
+    )
+
+
+def _next_fire(schedule: Mapping[str, Any] | asyncpg.Record, after: datetime) -> datetime:
+    """The fire after ``after`` of a recurring row (or merged change), with its DST policy."""
+    return next_fire(
+        schedule["cron_expression"],
+        schedule["timezone"],
+        after,
+        gap=schedule["dst_gap"],
+        repeated=schedule["dst_repeated"],
     )
 
 
@@ -96,6 +108,7 @@ async def create_reminder(
                     "complete or cancel some first"
                 )
         trigger_at = body.trigger_at
+        policy = body.dst_policy or DstPolicy()
         if body.type == "one_time":
             if body.trigger_in is not None:
                 # Relative to the database clock, like every other schedule computation.
@@ -108,7 +121,9 @@ async def create_reminder(
             if body.start_at is not None and body.start_at > now:
                 # A fire exactly at start_at counts: look from just before it.
                 now = body.start_at - timedelta(microseconds=1)
-            next_run_at = next_fire(body.cron_expression, body.timezone, now)
+            next_run_at = next_fire(
+                body.cron_expression, body.timezone, now, gap=policy.gap, repeated=policy.repeated
+            )
             if body.until is not None and next_run_at > body.until:
                 raise InvalidField("until", "the schedule has no fire before until")
         row = await conn.fetchrow(
@@ -131,6 +146,8 @@ async def create_reminder(
             body.start_at,
             body.until,
             body.max_runs,
+            policy.gap,
+            policy.repeated,
         )
         await _audit(conn, principal, "create", reminder_id, type=body.type, next_run_at=next_run_at)
     assert row is not None
@@ -182,7 +199,7 @@ async def list_scheduled(
 
 
 NULLABLE_FIELDS = frozenset({"until", "max_runs"})
-RECURRING_ONLY = frozenset({"cron_expression", "until", "max_runs"})
+RECURRING_ONLY = frozenset({"cron_expression", "until", "max_runs", "dst_policy"})
 
 
 async def update_reminder(
@@ -218,16 +235,19 @@ async def _update_fields(
         if kind == "recurring" and name == "trigger_at":
             raise InvalidField(name, "not for a recurring reminder; change cron_expression")
     merged = {**dict(row), **fields}
+    policy = fields.get("dst_policy") or {}
+    merged["dst_gap"] = policy.get("gap", row["dst_gap"])
+    merged["dst_repeated"] = policy.get("repeated", row["dst_repeated"])
     next_run_at = row["next_run_at"]
     if kind == "one_time" and "trigger_at" in fields:
         if status == "active":
             raise Conflict("this reminder already fired; snooze it to have it fire again")
         next_run_at = fields["trigger_at"]
-    if kind == "recurring" and {"cron_expression", "timezone"} & fields.keys():
+    if kind == "recurring" and {"cron_expression", "timezone", "dst_policy"} & fields.keys():
         now = await conn.fetchval(queries["db_now"])
         if merged["start_at"] is not None and merged["start_at"] > now:
             now = merged["start_at"] - timedelta(microseconds=1)
-        next_run_at = next_fire(merged["cron_expression"], merged["timezone"], now)
+        next_run_at = _next_fire(merged, now)
     if kind == "recurring" and merged["until"] is not None and next_run_at is not None:
         if next_run_at > merged["until"]:
             raise InvalidField("until", "the schedule has no fire before until")
@@ -254,6 +274,8 @@ async def _update_fields(
         merged["until"],
         merged["max_runs"],
         next_run_at,
+        merged["dst_gap"],
+        merged["dst_repeated"],
     )
     assert updated is not None
     # Field names only: a payload never goes into the audit log.
@@ -283,7 +305,7 @@ async def _change_status(
                 next_run_at = row["trigger_at"]
             else:
                 now = await conn.fetchval(queries["db_now"])
-                next_run_at = next_fire(row["cron_expression"], row["timezone"], now)
+                next_run_at = _next_fire(row, now)
     else:
         raise Conflict(f"cannot change a {kind} reminder from {current} to {wanted}")
     updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, new_status, next_run_at)
@@ -391,7 +413,7 @@ async def skip_next(pool: Pool, principal: Principal, reminder_id: UUID) -> asyn
                 f"only an active or paused recurring reminder can skip; this one is {row['status']}"
             )
         skipped = row["next_run_at"]
-        following = next_fire(row["cron_expression"], row["timezone"], skipped)
+        following = _next_fire(row, skipped)
         if row["until"] is not None and following > row["until"]:
             raise Conflict("skipping would pass until: there is no later fire; cancel it instead")
         updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, row["status"], following)

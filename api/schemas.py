@@ -20,6 +20,8 @@ ReminderType = Literal["one_time", "recurring"]
 ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+DstGap = Literal["shift", "skip"]
+DstRepeated = Literal["first", "both"]
 
 
 def canonical_payload(value: str) -> str:
@@ -34,6 +36,24 @@ def canonical_payload(value: str) -> str:
         raise ValueError('must be a JSON object, like \'{"text": "Meeting"}\'')
     # Canonical compact text, so the poller can embed it in events without parsing it again.
     return orjson.dumps(decoded).decode()
+
+
+class DstPolicy(BaseModel):
+    """What a recurring reminder's fires do when the clock changes in its time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gap: DstGap = Field(
+        default="shift",
+        description="A fire whose local time is skipped (spring forward): goes out right after the "
+        "jump (shift), or not at all (skip).",
+    )
+    repeated: DstRepeated = Field(
+        default="first",
+        description="A fixed-time fire in a repeated hour (fall back): goes out once, in the first "
+        "pass (first), or in both passes (both). Wildcard and interval schedules always keep "
+        "firing at real elapsed intervals.",
+    )
 
 
 class ReminderCreate(BaseModel):
@@ -86,6 +106,10 @@ class ReminderCreate(BaseModel):
         description="Whether events must be acknowledged; unacknowledged ones are redelivered. "
         "False for fire-and-forget reminders (a one-time one is then completed when it fires).",
     )
+    dst_policy: DstPolicy | None = Field(
+        default=None,
+        description="Recurring only: overrides the default DST rule (gap shift, repeated first).",
+    )
 
     @field_validator("trigger_in")
     @classmethod
@@ -127,9 +151,9 @@ class ReminderCreate(BaseModel):
             raise ValueError("not allowed for a one_time reminder; use trigger_at")
         return None if value is None else validate_cron(value)
 
-    @field_validator("start_at", "until", "max_runs")
+    @field_validator("start_at", "until", "max_runs", "dst_policy")
     @classmethod
-    def _end_conditions_are_for_series(cls, value: object, info: ValidationInfo) -> object:
+    def _only_for_series(cls, value: object, info: ValidationInfo) -> object:
         if value is not None and info.data.get("type") == "one_time":
             raise ValueError("only for recurring reminders")
         if info.field_name == "until" and value is not None:
@@ -172,6 +196,7 @@ class Reminder(BaseModel):
     until: datetime | None
     max_runs: int | None
     runs_count: int
+    dst_policy: DstPolicy
     created_at: datetime
     updated_at: datetime
 
@@ -203,6 +228,9 @@ class ReminderUpdate(BaseModel):
     ack_required: bool | None = None
     until: AwareDatetime | None = Field(default=None, description="Recurring only.")
     max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
+    dst_policy: DstPolicy | None = Field(
+        default=None, description="Recurring only; only the keys given (gap, repeated) change."
+    )
 
     @field_validator("cron_expression")
     @classmethod
@@ -323,6 +351,7 @@ class Preview(BaseModel):
 
     cron_expression: str
     timezone: str
+    dst_policy: DstPolicy
     fires: list[PreviewFire]
 
 

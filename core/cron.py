@@ -241,12 +241,20 @@ def offset_at(moment: datetime, tz: ZoneInfo) -> timedelta:
     return result
 
 
-def upcoming(expression: str, timezone: str, after: datetime, count: int) -> list[datetime]:
+def upcoming(
+    expression: str,
+    timezone: str,
+    after: datetime,
+    count: int,
+    *,
+    gap: GapPolicy = "shift",
+    repeated: RepeatedPolicy = "first",
+) -> list[datetime]:
     """The next ``count`` fires strictly after ``after``, in UTC."""
     fires: list[datetime] = []
     current = after
     for _ in range(count):
-        current = next_fire(expression, timezone, current)
+        current = next_fire(expression, timezone, current, gap=gap, repeated=repeated)
         fires.append(current)
     return fires
 

@@ -10,6 +10,8 @@ metadata = sa.MetaData()
 REMINDER_TYPES = ("one_time", "recurring")
 REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled")
 MISFIRE_POLICIES = ("skip", "fire_once", "fire_all")
+DST_GAP_POLICIES = ("shift", "skip")
+DST_REPEATED_POLICIES = ("first", "both")
 DELIVERY_STATES = ("pending", "sent", "acked", "dead")
 
 
@@ -53,6 +55,11 @@ reminders = sa.Table(
     sa.Column("max_runs", sa.Integer, nullable=True),
     sa.Column("runs_count", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint("max_runs IS NULL OR max_runs > 0", name="reminders_max_runs_check"),
+    # DST policy (see core.cron.next_fire): a fire in a skipped local hour, one in a repeated hour.
+    sa.Column("dst_gap", sa.Text, nullable=False, server_default="shift"),
+    sa.Column("dst_repeated", sa.Text, nullable=False, server_default="first"),
+    sa.CheckConstraint(_in("dst_gap", DST_GAP_POLICIES), name="reminders_dst_gap_check"),
+    sa.CheckConstraint(_in("dst_repeated", DST_REPEATED_POLICIES), name="reminders_dst_repeated_check"),
     sa.CheckConstraint(
         "payload IS NOT NULL OR payload_ciphertext IS NOT NULL", name="reminders_payload_check"
     ),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from core.cron import next_fire
+from core.cron import GapPolicy, RepeatedPolicy, next_fire
 
 # Upper bound on the missed occurrences one claim looks at (and fire_all sends).
 MISSED_LIMIT = 1000
@@ -57,6 +57,8 @@ def plan(
     until: datetime | None = None,
     max_runs: int | None = None,
     runs_count: int = 0,
+    dst_gap: GapPolicy = "shift",
+    dst_repeated: RepeatedPolicy = "first",
 ) -> Plan:
     """Decide what the claim of the occurrence at ``scheduled_for``, at ``db_now``, sends.
 
@@ -73,6 +75,8 @@ def plan(
         ack_required=ack_required,
         scheduled_for=scheduled_for,
         db_now=db_now,
+        dst_gap=dst_gap,
+        dst_repeated=dst_repeated,
     )
     if reminder_type == "one_time" or (until is None and max_runs is None):
         return outcome
@@ -99,6 +103,8 @@ def _plan(
     ack_required: bool,
     scheduled_for: datetime,
     db_now: datetime,
+    dst_gap: GapPolicy,
+    dst_repeated: RepeatedPolicy,
 ) -> Plan:
     late_before = db_now - timedelta(seconds=misfire_grace_seconds)
     if reminder_type == "one_time" or cron_expression is None:
@@ -108,17 +114,20 @@ def _plan(
         # Fired: waiting for the assistant's ack, unless none is expected.
         return Plan([Fire(scheduled_for, is_late)], None, "active" if ack_required else "completed")
 
+    def following(moment: datetime) -> datetime:
+        assert cron_expression is not None
+        return next_fire(cron_expression, timezone, moment, gap=dst_gap, repeated=dst_repeated)
+
     if scheduled_for >= late_before:
         # On time (the common case): one fire, and the series moves on by one step. If that next
         # step is already due it is claimed again right away, and judged on its own lateness.
-        following = next_fire(cron_expression, timezone, scheduled_for)
-        return Plan([Fire(scheduled_for, False)], following, "active")
+        return Plan([Fire(scheduled_for, False)], following(scheduled_for), "active")
 
     # Late: gather what was missed up to now, in order, bounded.
     missed = [scheduled_for]
     current = scheduled_for
     while True:
-        current = next_fire(cron_expression, timezone, current)
+        current = following(current)
         if current > db_now or len(missed) > MISSED_LIMIT:
             break
         missed.append(current)
@@ -126,7 +135,7 @@ def _plan(
     if truncated:
         # More than MISSED_LIMIT missed: stop looking and restart the series from now.
         missed = missed[:MISSED_LIMIT]
-        current = next_fire(cron_expression, timezone, db_now)
+        current = following(db_now)
     late_ones = [t for t in missed if t < late_before]
     on_time = [Fire(t, False) for t in missed if t >= late_before]
     if misfire_policy == "skip":

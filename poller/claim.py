@@ -80,6 +80,8 @@ async def claim_batch(
                 until=row["until"],
                 max_runs=row["max_runs"],
                 runs_count=row["runs_count"],
+                dst_gap=row["dst_gap"],
+                dst_repeated=row["dst_repeated"],
             )
             if outcome.ended is not None:
                 batch.audit(

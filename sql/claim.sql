@@ -6,7 +6,7 @@
 -- the predicate matches the partial index reminders_due_idx.
 SELECT id AS reminder_id, user_id, assistant_id, type, cron_expression, timezone, payload,
        payload_ciphertext, misfire_policy, misfire_grace_seconds, ack_required, created_at,
-       until, max_runs, runs_count, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
+       until, max_runs, runs_count, dst_gap, dst_repeated, next_run_at AS scheduled_for, coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now())
 ORDER BY next_run_at

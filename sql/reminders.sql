@@ -3,12 +3,13 @@
 -- name: insert_reminder
 -- Store a new reminder; the caller computed status and next_run_at. The payload is stored only
 -- encrypted ($9 the ciphertext, $15 the id of the key that made it); the plaintext column stays NULL.
+-- $19, $20: the DST policy (dst_gap, dst_repeated).
 INSERT INTO reminders (
     id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
     timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
-    ack_required, payload_key_id, start_at, until, max_runs
+    ack_required, payload_key_id, start_at, until, max_runs, dst_gap, dst_repeated
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 RETURNING *;
 
 -- name: get_reminder
@@ -102,6 +103,6 @@ SELECT count(*) FROM (
 UPDATE reminders
 SET trigger_at = $2, cron_expression = $3, timezone = $4, payload = NULL, payload_ciphertext = $5,
     payload_key_id = $6, misfire_policy = $7, misfire_grace_seconds = $8, ack_required = $9,
-    until = $10, max_runs = $11, next_run_at = $12, updated_at = now()
+    until = $10, max_runs = $11, next_run_at = $12, dst_gap = $13, dst_repeated = $14, updated_at = now()
 WHERE id = $1
 RETURNING *;

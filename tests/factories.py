@@ -36,6 +36,8 @@ async def insert_reminder(
     until: datetime | None = None,
     max_runs: int | None = None,
     cipher: PayloadCipher | None = None,
+    dst_gap: str = "shift",
+    dst_repeated: str = "first",
 ) -> uuid.UUID:
     """One reminder due at ``next_run_at``: recurring when a cron is given, else one-time.
 
@@ -64,6 +66,8 @@ async def insert_reminder(
         None,
         until,
         max_runs,
+        dst_gap,
+        dst_repeated,
     )
     return reminder_id
 

@@ -21,6 +21,9 @@ from api.schemas import (
     AuditPage,
     DeliveryEntry,
     DeliveryPage,
+    DstGap,
+    DstPolicy,
+    DstRepeated,
     ErrorDetail,
     History,
     Preview,
@@ -101,6 +104,7 @@ def _reminder(row: asyncpg.Record, cipher: CipherDep) -> Reminder:
     data = dict(row)
     data["payload"] = cipher.read(data.pop("payload_ciphertext", None), data.get("payload"))
     data.pop("payload_key_id", None)
+    data["dst_policy"] = {"gap": data.pop("dst_gap"), "repeated": data.pop("dst_repeated")}
     return Reminder.model_validate(data)
 
 
@@ -162,12 +166,12 @@ async def list_scheduled(
 Count = Annotated[int, Query(ge=1, le=100, description="How many fires (1..100)")]
 
 
-def _preview(expression: str, timezone: str, count: int) -> Preview:
-    fires = upcoming(expression, timezone, datetime.now(UTC), count)
+def _preview(expression: str, timezone: str, policy: DstPolicy, fires: list[datetime]) -> Preview:
     tz = zone(timezone)
     return Preview(
         cron_expression=expression,
         timezone=timezone,
+        dst_policy=policy,
         fires=[
             PreviewFire(utc=f, local=f.astimezone(tz), dst_transition_day=on_transition_day(f, timezone))
             for f in fires
@@ -183,16 +187,20 @@ async def preview_schedule(
     ],
     timezone: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
     count: Count = 5,
+    dst_gap: Annotated[DstGap, Query(description="As a reminder's dst_policy.gap")] = "shift",
+    dst_repeated: Annotated[DstRepeated, Query(description="As a reminder's dst_policy.repeated")] = "first",
 ) -> Preview:
     """The next fires of a cron expression in a time zone, flagging DST transition days."""
     del principal  # any reader may preview; nothing is stored or read
     try:
-        return _preview(validate_cron(cron), zone(timezone).key, count)
+        expression, tz_name = validate_cron(cron), zone(timezone).key
+        fires = upcoming(expression, tz_name, datetime.now(UTC), count, gap=dst_gap, repeated=dst_repeated)
     except InvalidSchedule as exc:
         field = "timezone" if "time zone" in str(exc) else "cron"
         raise RequestValidationError(
             [{"type": "value_error", "loc": ["query", field], "msg": str(exc), "input": None}]
         ) from None
+    return _preview(expression, tz_name, DstPolicy(gap=dst_gap, repeated=dst_repeated), fires)
 
 
 @router.get("/user/{user_id}", operation_id="list_user_reminders")
@@ -223,22 +231,32 @@ async def get_reminder(pool: PoolDep, cipher: CipherDep, principal: Reader, remi
 async def reminder_next_fires(
     pool: PoolDep, principal: Reader, reminder_id: UUID, count: Count = 5
 ) -> Preview:
-    """The next fires of a reminder (a one-time reminder has at most one)."""
+    """The next fires of a reminder, from its next one (a one-time reminder has at most one).
+
+    A recurring reminder's list stops at its end conditions (``until``, ``max_runs``).
+    """
     row = await operations.get_reminder(pool, principal, reminder_id)
-    if row["type"] == "recurring" and row["status"] in ("active", "paused"):
-        return _preview(row["cron_expression"], row["timezone"], count)
-    tz = zone(row["timezone"])
-    at = row["next_run_at"] if row["status"] in ("pending", "paused") else None
-    fires = (
-        []
-        if at is None
-        else [
-            PreviewFire(
-                utc=at, local=at.astimezone(tz), dst_transition_day=on_transition_day(at, row["timezone"])
-            )
+    policy = DstPolicy(gap=row["dst_gap"], repeated=row["dst_repeated"])
+    at = row["next_run_at"] if row["status"] in ("pending", "active", "paused") else None
+    fires: list[datetime] = []
+    if at is not None and row["type"] == "recurring":
+        fires = [
+            at,
+            *upcoming(
+                row["cron_expression"],
+                row["timezone"],
+                at,
+                count - 1,
+                gap=policy.gap,
+                repeated=policy.repeated,
+            ),
         ]
-    )
-    return Preview(cron_expression=row["cron_expression"] or "", timezone=row["timezone"], fires=fires)
+        fires = [f for f in fires if row["until"] is None or f <= row["until"]]
+        if row["max_runs"] is not None:
+            fires = fires[: max(0, row["max_runs"] - row["runs_count"])]
+    elif at is not None:
+        fires = [at]
+    return _preview(row["cron_expression"] or "", row["timezone"], policy, fires)
 
 
 @router.get("/{reminder_id}/history", operation_id="reminder_history", responses=NOT_FOUND)

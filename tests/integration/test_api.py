@@ -69,7 +69,7 @@ async def test_create_one_time_returns_every_field(client: httpx.AsyncClient) ->
         "id", "user_id", "assistant_id", "created_by_assistant_id", "type", "trigger_at",
         "cron_expression", "timezone", "payload", "status", "next_run_at", "last_triggered_at",
         "misfire_policy", "misfire_grace_seconds", "ack_required", "start_at", "until", "max_runs",
-        "runs_count", "created_at", "updated_at",
+        "runs_count", "dst_policy", "created_at", "updated_at",
     }  # fmt: skip
     assert (body["misfire_policy"], body["misfire_grace_seconds"], body["ack_required"]) == (
         "fire_once",

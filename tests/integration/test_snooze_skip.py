@@ -29,9 +29,10 @@ async def test_snoozing_a_daily_reminder_moves_only_that_occurrence(api: httpx.A
     assert snoozed.status_code == 200, snoozed.text
     moved = datetime.fromisoformat(snoozed.json()["next_run_at"])
     assert abs((moved - datetime.now(UTC)) - timedelta(minutes=10)) < timedelta(seconds=5)
-    # The series is untouched: after the snoozed fire comes the usual 10:00.
+    # The series is untouched: the snoozed fire is next, and after it comes the usual 10:00.
     following = (await api.get(f"/reminders/{created['id']}/next", params={"count": 2})).json()["fires"]
-    assert datetime.fromisoformat(following[0]["utc"]) in (first, first + timedelta(days=1))
+    assert datetime.fromisoformat(following[0]["utc"]) == moved
+    assert datetime.fromisoformat(following[1]["utc"]) in (first, first + timedelta(days=1))
     history = (await api.get(f"/reminders/{created['id']}/history")).json()["audit"]["items"]
     assert history[0]["action"] == "snooze"
 
