@@ -17,3 +17,5 @@ DEAD_LETTER_QUEUE = "queue:to_assistant:dead"
 def sent_marker(event_id: UUID, attempt: int, queue: str = EVENT_QUEUE) -> str:
     """Set once (event_id, attempt) is in ``queue``; makes the push idempotent."""
     return "{" + queue + "}:sent:" + str(event_id) + ":" + str(attempt)
+# Pollers' heartbeats: a sorted set of poller ids scored by the Unix time each was last seen.
+POLLER_HEARTBEATS = "reminders:pollers"
