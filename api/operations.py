@@ -280,7 +280,13 @@ async def _update_fields(
     assert updated is not None
     # Field names only: a payload never goes into the audit log.
     await _audit(conn, principal, "update", row["id"], fields=sorted(fields), next_run_at=next_run_at)
-    log.info("update", reminder_id=str(row["id"]), fields=sorted(fields), credential=principal.credential_id)
+    log.info(
+        "update",
+        reminder_id=str(row["id"]),
+        assistant_id=str(row["assistant_id"]),
+        fields=sorted(fields),
+        credential=principal.credential_id,
+    )
     return updated
 
 
@@ -311,7 +317,12 @@ async def _change_status(
     updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, new_status, next_run_at)
     await _audit(conn, principal, action, reminder_id, previous=current, next_run_at=next_run_at)
     assert updated is not None
-    log.info(action, reminder_id=str(reminder_id), credential=principal.credential_id)
+    log.info(
+        action,
+        reminder_id=str(reminder_id),
+        assistant_id=str(row["assistant_id"]),
+        credential=principal.credential_id,
+    )
     return updated
 
 
@@ -324,7 +335,12 @@ async def cancel_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -
         await conn.execute(queries["set_reminder_state"], reminder_id, "cancelled", None)
         await conn.execute(queries["stop_redelivery"], reminder_id)
         await _audit(conn, principal, "cancel", reminder_id, previous=row["status"])
-    log.info("cancel", reminder_id=str(reminder_id), credential=principal.credential_id)
+    log.info(
+        "cancel",
+        reminder_id=str(reminder_id),
+        assistant_id=str(row["assistant_id"]),
+        credential=principal.credential_id,
+    )
 
 
 async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ack) -> asyncpg.Record:
@@ -359,6 +375,7 @@ async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ac
         "ack",
         reminder_id=str(reminder_id),
         event_id=str(ack.event_id),
+        assistant_id=str(row["assistant_id"]),
         result=ack.result,
         action=ack.action,
         credential=principal.credential_id,
@@ -399,7 +416,11 @@ async def snooze(
         await _audit(conn, principal, "snooze", reminder_id, previous=row["next_run_at"], next_run_at=when)
     assert updated is not None
     log.info(
-        "snooze", reminder_id=str(reminder_id), next_run_at=str(when), credential=principal.credential_id
+        "snooze",
+        reminder_id=str(reminder_id),
+        assistant_id=str(row["assistant_id"]),
+        next_run_at=str(when),
+        credential=principal.credential_id,
     )
     return updated
 
@@ -419,5 +440,10 @@ async def skip_next(pool: Pool, principal: Principal, reminder_id: UUID) -> asyn
         updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, row["status"], following)
         await _audit(conn, principal, "skip", reminder_id, scheduled_for=skipped, reason="requested")
     assert updated is not None
-    log.info("skip", reminder_id=str(reminder_id), credential=principal.credential_id)
+    log.info(
+        "skip",
+        reminder_id=str(reminder_id),
+        assistant_id=str(row["assistant_id"]),
+        credential=principal.credential_id,
+    )
     return updated

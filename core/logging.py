@@ -9,6 +9,19 @@ from typing import Literal
 import structlog
 
 
+def _access_log_fields(
+    _logger: object, _method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """uvicorn's access line as fields (client, method, path, status) instead of one string."""
+    record = event_dict.get("_record")
+    args = event_dict.pop("positional_args", None)  # only foreign (standard library) records carry it
+    if isinstance(record, logging.LogRecord) and record.name == "uvicorn.access":
+        if isinstance(args, tuple) and len(args) == 5:
+            client, method, path, _version, status = args
+            event_dict.update(event="http_request", client=client, method=method, path=path, status=status)
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto"] = "auto") -> None:
     """Route structlog and the standard library through one renderer on stderr."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -19,6 +32,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _access_log_fields,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
@@ -31,11 +45,18 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
             foreign_pre_chain=shared,
+            pass_foreign_args=True,
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn installs its own plain-text handlers before it builds the app; hand its records
+    # (startup, errors, the access log) to ours so every line is in the same format.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
     # Their per-tick and per-request chatter would drown the service's own events.
     for noisy in ("apscheduler", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
