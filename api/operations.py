@@ -355,7 +355,9 @@ async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ac
         if delivery["state"] == "dead":
             raise Conflict("this event was given up on (dead-lettered); it can no longer be acked")
         await conn.execute(queries["ack_delivery"], ack.event_id)
-        completes = row["type"] == "one_time" or ack.action == "complete"
+        # A one-time reminder is done when its fire is acked, unless it was snoozed since (pending
+        # again): then this ack only closes the old event and the snoozed fire still goes out.
+        completes = ack.action == "complete" or (row["type"] == "one_time" and row["status"] == "active")
         if completes and row["status"] in ("pending", "active", "paused"):
             completed = await conn.fetchrow(queries["set_reminder_state"], reminder_id, "completed", None)
             assert completed is not None

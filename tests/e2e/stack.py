@@ -10,13 +10,16 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
+from client import Consumer, Handler, HandlerResult
 from tests.conftest import TEST_API_KEY
 from tests.factories import TEST_PAYLOAD_KEY
 
@@ -89,3 +92,60 @@ async def running_stack(
             assert proc.wait(timeout=15) in (0, -signal.SIGTERM), f"{proc.args!r} did not stop cleanly"
         for handle in files:
             handle.close()
+
+
+@dataclass(frozen=True)
+class Received:
+    """One event as the assistant got it, with its times parsed."""
+
+    event: dict[str, Any]
+
+    @property
+    def reminder_id(self) -> str:
+        return str(self.event["payload"]["reminder_id"])
+
+    @property
+    def scheduled_for(self) -> datetime:
+        return datetime.fromisoformat(self.event["payload"]["scheduled_for"])
+
+    @property
+    def triggered_at(self) -> datetime:
+        return datetime.fromisoformat(self.event["payload"]["triggered_at"])
+
+
+async def _ok(event: dict[str, Any]) -> HandlerResult:
+    del event
+    return HandlerResult()
+
+
+@dataclass
+class Assistant:
+    """Plays the assistant: takes events off the queue with the reference ``Consumer``, which acks each
+    over REST with what ``respond`` returns, and keeps every event it got, in order."""
+
+    queue: redis.Redis
+    http: httpx.AsyncClient
+    respond: Handler = _ok
+    consumer_id: str = "e2e-assistant"
+    received: list[Received] = field(default_factory=list)
+    consumer: Consumer = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Short blocking reads, so a receive window is kept to within a fraction of a second.
+        self.consumer = Consumer(self.queue, self.http, self._handle, self.consumer_id, block_timeout=0.1)
+
+    async def _handle(self, event: dict[str, Any]) -> HandlerResult:
+        self.received.append(Received(event))
+        return await self.respond(event)
+
+    async def receive(self, count: int, within: float) -> list[Received]:
+        """The events that arrive until ``count`` more came or ``within`` seconds passed (maybe fewer).
+
+        Waiting out the whole window when fewer come is what lets a test say "nothing else fired".
+        """
+        start = len(self.received)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while len(self.received) - start < count and loop.time() < deadline:
+            await self.consumer.process_one()
+        return self.received[start:]

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis.asyncio as redis
 
 from client import Consumer, HandlerResult
 from tests.conftest import TEST_API_KEY
-from tests.e2e.stack import running_stack
 
 ASSISTANT = "3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11"
-
-
-@pytest.fixture
-async def api_url(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """The API and one poller, started as `make run` starts them, on this test's services."""
-    async with running_stack(database_url, redis_url, tmp_path) as stack:
-        yield stack.url
 
 
 async def test_reminder_two_seconds_ahead_arrives_on_time(api_url: str, redis_url: str) -> None:
