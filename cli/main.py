@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
-from cli import keys, rotate
+from cli import keys, rotate, status, tail
+from cli.common import database_url, fail, load_settings, redis_url
 from cli.services import StartupError, run_services
-from cli.up import run_up
+from cli.up import api_command, run_up
+from core.crypto import PayloadCipher
 from core.embedded import EmbeddedServerError
+from core.exceptions import PayloadKeyError
 from core.migrate import upgrade
 from core.settings import Settings
+from poller.main import main as run_poller
 
 app = typer.Typer(
     help="Reminder Service: REST API, Postgres as the queue, events in Redis.",
@@ -20,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.command("rotate-payload-keys")(rotate.rotate_payload_keys)
+app.command("status")(status.status)
+app.command("tail")(tail.tail)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -67,3 +74,33 @@ def services(
         run_services(Settings(), pg_port, redis_port, lambda line: typer.echo(line))
     except (StartupError, EmbeddedServerError) as error:
         raise _fail(error) from None
+
+
+@app.command()
+def api() -> None:
+    """Run only the API: uvicorn on REMINDERS_API_HOST:REMINDERS_API_PORT, HTTPS if TLS files are set.
+
+    Needs REMINDERS_DATABASE_URL and REMINDERS_PAYLOAD_KEYS. Runs until Ctrl-C or SIGTERM.
+    """
+    settings = load_settings()
+    database_url(settings)
+    try:
+        PayloadCipher.from_settings(settings)  # the API refuses to start without keys: say so here
+    except PayloadKeyError as error:
+        fail(error)
+    argv = api_command(settings)  # the very command `up` starts, so both serve the API the same way
+    # Replace this process rather than start a child: uvicorn then gets Ctrl-C and SIGTERM itself
+    # and its exit code is ours, with nothing in between to forward them.
+    os.execv(argv[0], argv)
+
+
+@app.command()
+def poller() -> None:
+    """Run one poller in the foreground (as `up` runs each of its pollers) until Ctrl-C or SIGTERM.
+
+    Needs REMINDERS_DATABASE_URL, REMINDERS_REDIS_URL and REMINDERS_PAYLOAD_KEYS.
+    """
+    settings = load_settings()
+    database_url(settings)
+    redis_url(settings)
+    run_poller()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.crypto import PayloadCipher
 from core.db import Pool, create_pool
@@ -84,10 +86,15 @@ async def _run(settings: Settings, cipher: PayloadCipher, batch_size: int) -> Ro
         total = await payloads_to_rotate(pool, cipher)
         if total == 0:
             return Rotation(0, 0)
-        with typer.progressbar(
-            length=total, label=f"re-encrypting under key {cipher.key_id}"
-        ) as bar:
-            return await rotate_payloads(pool, cipher, batch_size=batch_size, on_batch=bar.update)
+        # On stderr with the other messages for humans, so stdout holds only the result line.
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True),
+        ) as progress:  # fmt: skip
+            task = progress.add_task(f"re-encrypting under key {cipher.key_id}", total=total)
+            return await rotate_payloads(
+                pool, cipher, batch_size=batch_size, on_batch=lambda rows: progress.advance(task, rows)
+            )
     finally:
         await pool.close()
 
