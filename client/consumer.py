@@ -15,7 +15,7 @@ Delivery is at least once: a handler may see the same ``event_id`` again (a rede
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 from uuid import UUID
@@ -105,6 +105,7 @@ class Consumer:
         queue: str = EVENT_QUEUE,
         block_timeout: float = 1.0,
         api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
         ack_attempts: int = 4,
         ack_backoff: float = 0.5,
         sleep: Sleep = asyncio.sleep,
@@ -123,7 +124,8 @@ class Consumer:
         self.block_timeout = block_timeout
         self.ack_attempts = ack_attempts
         self.ack_backoff = ack_backoff
-        self._headers = {"X-API-Key": api_key} if api_key is not None else {}
+        # ``headers`` carries any credential (a bearer token too); ``api_key`` is the short form.
+        self._headers = {**(headers or {}), **({"X-API-Key": api_key} if api_key is not None else {})}
         self._sleep = sleep
         self._log = log.bind(consumer_id=consumer_id, queue=queue)
 
