@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis.asyncio as redis
 from fastapi import FastAPI
 
 from api.auth import KeyRing
 from api.errors import install_error_handlers
+from api.http_metrics import HttpMetrics
 from api.limits import BodyLimit, RateLimit, RateLimiter
 from api.request_id import RequestIdMiddleware
 from api.routes import health, reminders
@@ -16,20 +20,38 @@ from api.tokens import TokenVerifier
 from core.crypto import PayloadCipher
 from core.db import create_pool
 from core.logging import configure_logging
+from core.metrics import Metrics
+from core.readiness import migration_heads
 from core.settings import Settings
+from core.stats import refresh_forever
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API; settings default to the ``REMINDERS_*`` environment."""
+def create_app(settings: Settings | None = None, metrics: Metrics | None = None) -> FastAPI:
+    """Build the API; settings default to the ``REMINDERS_*`` environment, metrics to a fresh set."""
     settings = settings or Settings()
+    metrics = metrics or Metrics()
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings, application_name="reminders-api")
+        # Used by /readyz and the state gauges only; connects on first use.
+        app.state.redis = redis.from_url(
+            settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
+        )
+        stats = None
+        if settings.stats_interval > 0:
+            stats = asyncio.create_task(
+                refresh_forever(metrics, app.state.pool, app.state.redis, settings.stats_interval)
+            )
         try:
             yield
         finally:
+            if stats is not None:
+                stats.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stats
+            await app.state.redis.aclose()
             await app.state.pool.close()
 
     app = FastAPI(
@@ -40,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    # Read once: /readyz compares the database's alembic_version with it.
+    app.state.migration_heads = migration_heads()
     app.state.keyring = KeyRing.from_settings(settings)
     # Payload encryption: no REMINDERS_PAYLOAD_KEYS means the API cannot start (a clear error).
     app.state.cipher = PayloadCipher.from_settings(settings)
@@ -51,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     )
+    # Outermost, so the latency includes every middleware and the answers they give (413, 429).
+    app.add_middleware(HttpMetrics, metrics=metrics)
     app.include_router(reminders.router)
     app.include_router(health.router)
     return app

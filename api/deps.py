@@ -1,10 +1,11 @@
-"""FastAPI dependencies: the pool, the calling principal, and the scope each route needs."""
+"""FastAPI dependencies: the pool, Redis, metrics, the calling principal, and the scope each route needs."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import redis.asyncio as redis
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -12,6 +13,7 @@ from api.auth import READ, WRITE, KeyRing, Principal, authenticate_key
 from api.tokens import InvalidToken, TokenVerifier
 from core.crypto import PayloadCipher
 from core.db import Pool
+from core.metrics import Metrics
 from core.settings import Settings
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
@@ -23,6 +25,24 @@ def get_pool(request: Request) -> Pool:
     """The process's asyncpg pool, opened in the app's lifespan."""
     pool: Pool = request.app.state.pool
     return pool
+
+
+def get_metrics(request: Request) -> Metrics:
+    """The process's metrics, made with the app."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_redis(request: Request) -> redis.Redis | None:
+    """The Redis client opened in the app's lifespan (None before it ran, or without one)."""
+    client: redis.Redis | None = getattr(request.app.state, "redis", None)
+    return client
+
+
+def get_migration_heads(request: Request) -> frozenset[str]:
+    """The migration scripts' head revision(s), read when the app was created."""
+    heads: frozenset[str] = request.app.state.migration_heads
+    return heads
 
 
 def get_cipher(request: Request) -> PayloadCipher:
@@ -89,6 +109,9 @@ def requiring(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 PoolDep = Annotated[Pool, Depends(get_pool)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RedisDep = Annotated[redis.Redis | None, Depends(get_redis)]
+HeadsDep = Annotated[frozenset[str], Depends(get_migration_heads)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CipherDep = Annotated[PayloadCipher, Depends(get_cipher)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

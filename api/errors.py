@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, ServiceUnavailable
+from core.metrics import Metrics
 
 log = structlog.get_logger("api")
 
@@ -34,6 +35,12 @@ def _json(code: int, detail: str, headers: dict[str, str] | None = None) -> JSON
     return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 
+def _count_error(request: Request, kind: str) -> None:
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels("api", kind).inc()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map NotFound→404, Forbidden→403, Conflict→409, backing services down→503."""
 
@@ -47,6 +54,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(status.HTTP_409_CONFLICT, str(exc))
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        _count_error(request, "database")
         log.error("error", kind="service_unavailable", path=request.url.path, error=repr(exc))
         return _json(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -55,6 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _count_error(request, "unexpected")
         log.error("error", kind="unexpected", path=request.url.path, error=repr(exc), exc_info=exc)
         return _json(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error; it has been logged")
 

@@ -119,6 +119,13 @@ def child_env(settings: Settings, services: Services, key: str, api_url: str) ->
     return env
 
 
+def poller_env(settings: Settings, env: dict[str, str], index: int) -> dict[str, str]:
+    """``env`` for the ``index``-th poller (from 0): its own metrics port, metrics_port + index."""
+    if not settings.metrics_port:
+        return env  # 0: no poller serves metrics
+    return {**env, "REMINDERS_METRICS_PORT": str(settings.metrics_port + index)}
+
+
 def api_command(settings: Settings) -> list[str]:
     """The uvicorn command line for the API."""
     argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
@@ -218,7 +225,8 @@ def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: s
     # Pollers fire without the API, but their first REST sync tick would only log retries.
     wait_for_api(api_url, children)
     for number in range(1, settings.pollers + 1):
-        children.start(f"poller-{number}", [sys.executable, "-m", "poller"], env)
+        poller_argv = [sys.executable, "-m", "poller"]
+        children.start(f"poller-{number}", poller_argv, poller_env(settings, env, number - 1))
     typer.echo(banner(settings, services, key, api_url))
     return _watch(children, services)
 

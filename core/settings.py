@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     ack_timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
 
+    # Observability. Each poller serves /metrics, /healthz and /readyz on metrics_host:metrics_port
+    # (0 turns that server off); `reminders up` gives its i-th poller metrics_port + i.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+    # Seconds between refreshes of the state gauges (counts over whole tables, so not every
+    # scrape); 0 turns the refresh off in this process.
+    stats_interval: float = Field(default=15.0, ge=0)
+    # How long /readyz waits for the database or Redis before calling it not ready.
+    readiness_timeout: float = Field(default=2.0, gt=0)
+
     log_level: str = "INFO"
     log_format: Literal["json", "console", "auto"] = "auto"
 

@@ -14,7 +14,10 @@ from core.crypto import PayloadCipher
 from core.db import create_pool
 from core.exceptions import PayloadKeyError
 from core.logging import configure_logging
+from core.metrics import Metrics
+from core.readiness import check_readiness, migration_heads
 from core.settings import Settings
+from poller.ops import OpsApp, OpsServer
 from poller.worker import Poller
 
 log = structlog.get_logger("poller")
@@ -30,21 +33,54 @@ async def run(settings: Settings, cipher: PayloadCipher | None = None) -> None:
         ssl.create_default_context(cafile=str(settings.api_ca_file)) if settings.api_ca_file else True
     )
     http = httpx.AsyncClient(base_url=settings.resolved_api_url(), timeout=5, verify=verify)
-    poller = Poller(settings, pool, client, http, cipher=cipher)
+    metrics = Metrics()
+    poller = Poller(settings, pool, client, http, cipher=cipher, metrics=metrics)
+    ops: OpsServer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    poller.start()
-    log.info("poller_started", batch_size=settings.batch_size, poll_interval=settings.poll_interval)
     try:
+        if settings.metrics_port:
+            ops = await start_ops_server(settings, metrics, poller)
+        poller.start()
+        log.info("poller_started", batch_size=settings.batch_size, poll_interval=settings.poll_interval)
         await stop.wait()
     finally:
         await poller.stop()
+        if ops is not None:
+            await ops.stop()
         await http.aclose()
         await client.aclose()
         await pool.close()
         log.info("poller_stopped", fired=poller.fired)
+
+
+async def start_ops_server(settings: Settings, metrics: Metrics, poller: Poller) -> OpsServer | None:
+    """Serve /metrics, /healthz and /readyz for this poller; None if its port cannot be bound."""
+    heads = await asyncio.to_thread(migration_heads)
+
+    async def readiness() -> dict[str, str]:
+        problems = await check_readiness(poller.pool, poller.redis, heads, settings.readiness_timeout)
+        if poller.stopping:
+            problems["poller"] = "stopping"
+        return problems
+
+    server = OpsServer(OpsApp(metrics, readiness), settings.metrics_host, settings.metrics_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        # Firing matters more than being scraped: a taken port costs the metrics, not the poller.
+        metrics.errors.labels("poller", "ops_server").inc()
+        log.error(
+            "ops_server_failed",
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            error=repr(exc),
+            hint="set REMINDERS_METRICS_PORT to a free port (0 turns the server off)",
+        )
+        return None
+    return server
 
 
 def main() -> None:

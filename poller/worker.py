@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -19,9 +23,12 @@ from redis.exceptions import RedisError
 from core.crypto import PayloadCipher
 from core.db import Pool
 from core.events import Occurrence, format_time
+from core.exceptions import PayloadCryptoError
+from core.metrics import Metrics
 from core.queries import queries
-from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE
+from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.settings import Settings
+from core.stats import refresh_stats
 from poller.claim import claim_batch
 from poller.push import EventPusher
 from poller.sweep import claim_redeliveries, stale_dead, stale_pending
@@ -38,6 +45,26 @@ DATABASE_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
 )
+# A heartbeat at most this often (seconds); entries older than HEARTBEAT_TTL are trimmed (by any
+# poller, every HEARTBEAT_TRIM_EVERY seconds), so pollers long gone do not pile up.
+HEARTBEAT_EVERY = 1.0
+HEARTBEAT_TTL = 3600
+HEARTBEAT_TRIM_EVERY = 60.0
+# On Redis's clock, so the scores of pollers on different hosts compare without clock skew.
+_HEARTBEAT = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+redis.call('ZADD', KEYS[1], t, ARGV[1])
+if ARGV[2] == '1' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - tonumber(ARGV[3]))
+end
+return 1
+"""
+
+
+def default_poller_id() -> str:
+    """``hostname:pid``, the member this process writes to the heartbeat set."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Poller:
@@ -51,14 +78,25 @@ class Poller:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cipher: PayloadCipher | None = None,
+        metrics: Metrics | None = None,
+        poller_id: str | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.poller_id = poller_id or default_poller_id()
         # Decrypts payloads; built from settings unless given (no keys: a clear error at start).
         self.cipher = cipher or PayloadCipher.from_settings(settings)
         # Only plans wake-ups: what is due is always decided by the database clock.
         self.clock = clock
         self.pool = pool
+        self.redis = redis_client
         self.pusher = EventPusher(redis_client, settings.event_marker_ttl)
+        self._heartbeat_script = redis_client.register_script(_HEARTBEAT)
+        self._last_beat = float("-inf")
+        self._last_trim = float("-inf")
+        # The database clock minus ours, as of the last claim: fire lag is measured on the database
+        # clock (the one that decides what is due), so a skewed poller does not skew the histogram.
+        self._db_offset = timedelta(0)
         self.http = http
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._poll_lock = asyncio.Lock()
@@ -84,8 +122,13 @@ class Poller:
                     await self._sweep()
                     await self._plan_wakeup()
             except DATABASE_ERRORS as exc:
+                self.metrics.errors.labels("poller", "database").inc()
+                log.error("poll_failed", error=repr(exc))
+            except PayloadCryptoError as exc:
+                self.metrics.errors.labels("poller", "payload").inc()
                 log.error("poll_failed", error=repr(exc))
             except Exception as exc:  # a poller must outlive any one bad tick
+                self.metrics.errors.labels("poller", "unexpected").inc()
                 log.exception("poll_failed", error=repr(exc))
             return recorded
 
@@ -94,10 +137,15 @@ class Poller:
         while not self._stopping:
             started = time.monotonic()
             result = await claim_batch(self.pool, self.settings.batch_size, now, cipher=self.cipher)
+            self.metrics.batch_size.observe(result.claimed)
             recorded += len(result.occurrences)
             if result.occurrences:
+                self._db_offset = result.occurrences[0].triggered_at - self.clock()
                 await self._deliver(result.occurrences)
                 log.debug("batch", claimed=result.claimed, seconds=round(time.monotonic() - started, 4))
+            self.metrics.poll_duration.observe(time.monotonic() - started)
+            # Inside the loop: a long backlog drain must not look like a dead poller.
+            await self._heartbeat()
             if result.skipped:
                 log.info("skip", occurrences=result.skipped, reason="misfire")
             if result.claimed < self.settings.batch_size:
@@ -107,6 +155,14 @@ class Poller:
     def _redis_backing_off(self) -> bool:
         return time.monotonic() < self._redis_retry_at
 
+    def _redis_failed(self) -> float:
+        """Count a Redis failure and start (or lengthen) the backoff; returns its delay."""
+        self.metrics.errors.labels("poller", "redis").inc()
+        self._redis_failures += 1
+        delay = backoff_delay(self._redis_failures - 1, cap=self.settings.redis_retry_max_delay)
+        self._redis_retry_at = time.monotonic() + delay
+        return delay
+
     async def _push(self, occurrences: list[Occurrence], queue: str) -> bool:
         """Push to ``queue``; on a Redis failure log it, back off, and return False."""
         if self._redis_backing_off():
@@ -114,9 +170,7 @@ class Poller:
         try:
             await self.pusher.push(occurrences, queue)
         except REDIS_ERRORS as exc:
-            self._redis_failures += 1
-            delay = backoff_delay(self._redis_failures - 1, cap=self.settings.redis_retry_max_delay)
-            self._redis_retry_at = time.monotonic() + delay
+            delay = self._redis_failed()
             log.error(
                 "push_failed",
                 error=repr(exc),
@@ -134,10 +188,12 @@ class Poller:
     async def _deliver(self, occurrences: list[Occurrence]) -> None:
         if not await self._push(occurrences, EVENT_QUEUE):
             return
-        await self.pool.execute(
+        pushed_at = self.clock() + self._db_offset
+        marked = await self.pool.fetch(
             queries["mark_sent"], [o.event_id for o in occurrences], self.settings.ack_timeout
         )
         self.fired += len(occurrences)
+        self._count_sent(occurrences, {r["event_id"] for r in marked}, pushed_at)
         for o in occurrences:
             log.info(
                 "fire" if o.attempt == 1 else "retry",
@@ -150,10 +206,33 @@ class Poller:
                 lag_ms=round((o.triggered_at - o.scheduled_for).total_seconds() * 1000, 1),
             )
 
+    def _count_sent(self, occurrences: list[Occurrence], marked: set[UUID], pushed_at: datetime) -> None:
+        """Fires (first attempts) and redeliveries that this push moved from pending to sent.
+
+        Only the deliveries our mark moved count, so an event pushed again (a sweep after a lost
+        reply, two pollers sweeping the same stray) is counted once.
+        """
+        fires: Counter[str] = Counter()
+        redelivered = 0
+        for o in occurrences:
+            if o.event_id not in marked:
+                continue
+            if o.attempt == 1:
+                fires[o.reminder_type] += 1
+                self.metrics.fire_lag.observe((pushed_at - o.scheduled_for).total_seconds())
+            else:
+                redelivered += 1
+        for reminder_type, count in fires.items():
+            self.metrics.fires.labels(reminder_type).inc(count)
+        if redelivered:
+            self.metrics.redeliveries.inc(redelivered)
+
     async def _dead_letter(self, occurrences: list[Occurrence]) -> None:
         if not await self._push(occurrences, DEAD_LETTER_QUEUE):
             return
-        await self.pool.execute(queries["mark_dead_lettered"], [o.event_id for o in occurrences])
+        marked = await self.pool.fetch(queries["mark_dead_lettered"], [o.event_id for o in occurrences])
+        if marked:
+            self.metrics.dead_letters.inc(len(marked))
         for o in occurrences:
             log.warning(
                 "dead_letter",
@@ -200,6 +279,24 @@ class Poller:
         if 0 < delay < self.settings.poll_interval:
             self._wake_at(self.clock() + timedelta(seconds=delay), "wakeup")
 
+    async def _heartbeat(self) -> None:
+        """Record this poller as alive in the heartbeat set, at most once every HEARTBEAT_EVERY s."""
+        moment = time.monotonic()
+        if moment - self._last_beat < HEARTBEAT_EVERY or self._redis_backing_off():
+            return
+        trim = moment - self._last_trim >= HEARTBEAT_TRIM_EVERY
+        try:
+            await self._heartbeat_script(
+                keys=[POLLER_HEARTBEATS], args=[self.poller_id, int(trim), HEARTBEAT_TTL]
+            )
+        except REDIS_ERRORS as exc:
+            # The same backoff as a push: with Redis down, no tick waits on it once more.
+            log.error("heartbeat_failed", error=repr(exc), retry_in=self._redis_failed())
+            return
+        self._last_beat = moment
+        if trim:
+            self._last_trim = moment
+
     def _wake_at(self, when: datetime, job_id: str) -> None:
         self.scheduler.add_job(
             self.poll,
@@ -218,6 +315,7 @@ class Poller:
             return
         items = await fetch_scheduled(self.http, key, max_retries=self.settings.sync_max_retries)
         if items is None:
+            self.metrics.errors.labels("poller", "api").inc()
             return
         now = self.clock()
         times = upcoming_times(items, now + timedelta(seconds=self.settings.sync_interval))
@@ -231,6 +329,12 @@ class Poller:
             return self.settings.bootstrap_api_key.get_secret_value()
         first = self.settings.api_keys.split(",")[0].split("@")[0].strip()
         return first or None
+
+    # -- the state gauges ---------------------------------------------------------------------
+
+    async def refresh_stats(self) -> None:
+        """Set the shared state gauges (reminders by status, backlog, queues...) from fresh counts."""
+        await refresh_stats(self.metrics, self.pool, self.redis)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -252,6 +356,15 @@ class Poller:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+        if self.settings.stats_interval > 0:
+            self.scheduler.add_job(
+                self.refresh_stats,
+                IntervalTrigger(seconds=self.settings.stats_interval),
+                id="stats",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
         self.scheduler.start()
 
     async def stop(self) -> None:
@@ -268,3 +381,18 @@ class Poller:
             pass
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self._leave()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether ``stop()`` has begun (no new batch starts)."""
+        return self._stopping
+
+    async def _leave(self) -> None:
+        """Take this poller out of the heartbeat set, so it stops counting as seen at once."""
+        if self._last_beat == float("-inf") or self._redis_backing_off():
+            return  # never beat, or Redis is down: the entry ages out of the window anyway
+        try:
+            await self.redis.zrem(POLLER_HEARTBEATS, self.poller_id)
+        except REDIS_ERRORS as exc:
+            log.warning("heartbeat_leave_failed", error=repr(exc))

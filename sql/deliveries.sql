@@ -12,6 +12,7 @@ UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now() WHER
 -- Deliveries Redis confirmed ($1); only pending ones move, so a late confirmation never undoes an
 -- ack. When the reminder expects an ack, the redelivery time is set: the ack timeout ($2 s)
 -- doubled per attempt already made, plus up to 20 % jitter so a burst is not retried in lockstep.
+-- Returns the deliveries it moved: those are the ones counted as fired or redelivered.
 UPDATE deliveries AS d
 SET state = 'sent',
     sent_at = now(),
@@ -20,7 +21,8 @@ SET state = 'sent',
         now() + make_interval(secs => $2 * power(2, d.attempt - 1) * (1 + random() * 0.2))
     END
 FROM reminders AS r
-WHERE d.event_id = ANY($1::uuid[]) AND d.state = 'pending' AND r.id = d.reminder_id;
+WHERE d.event_id = ANY($1::uuid[]) AND d.state = 'pending' AND r.id = d.reminder_id
+RETURNING d.event_id;
 
 -- name: stale_pending_deliveries
 -- Deliveries due to be pushed at least $1 seconds ago and still not confirmed by Redis (a poller
@@ -72,9 +74,10 @@ ORDER BY d.updated_at
 LIMIT $2;
 
 -- name: mark_dead_lettered
--- Dead deliveries whose event Redis confirmed in the dead-letter list.
+-- Dead deliveries whose event Redis confirmed in the dead-letter list; returns those it marked.
 UPDATE deliveries SET dead_lettered_at = now()
-WHERE event_id = ANY($1::uuid[]) AND state = 'dead' AND dead_lettered_at IS NULL;
+WHERE event_id = ANY($1::uuid[]) AND state = 'dead' AND dead_lettered_at IS NULL
+RETURNING event_id;
 
 -- name: stop_redelivery
 -- The reminder ended (cancelled or completed): its unacknowledged events are not sent again.

@@ -546,6 +546,8 @@ class ChaosCluster:
                 "REMINDERS_ACK_TIMEOUT": "600",
                 "REMINDERS_LOG_LEVEL": "WARNING",
                 "REMINDERS_LOG_FORMAT": "json",
+                # Several pollers share this env: their metrics servers would all want port 9100.
+                "REMINDERS_METRICS_PORT": "0",
                 **extra,
             }
         )

@@ -59,6 +59,7 @@ async def running_stack(
         "REMINDERS_LOG_FORMAT": "json",
         "REMINDERS_LOG_LEVEL": log_level,
         "REMINDERS_POLL_INTERVAL": "0.2",
+        "REMINDERS_METRICS_PORT": "0",  # a free port per test run is not worth it; 9100 may be taken
         "PYTHONUNBUFFERED": "1",
     }
     commands = {

@@ -1,0 +1,24 @@
+-- The periodic counts behind the state gauges (core/stats.py) and the readiness check.
+
+-- name: count_reminders
+-- Reminders by status and type. A scan of the whole table: run every stats_interval, not per scrape.
+SELECT status, type, count(*) AS n
+FROM reminders
+GROUP BY status, type;
+
+-- name: due_backlog
+-- Claimable reminders due against $1 (or the database clock when NULL), and the oldest one's time.
+-- The predicate matches the partial index reminders_due_idx, so the cost follows the backlog only.
+SELECT count(*) AS due, min(next_run_at) AS oldest, coalesce($1::timestamptz, now()) AS db_now
+FROM reminders
+WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now());
+
+-- name: count_deliveries
+-- Deliveries by state. A scan of the whole table: run every stats_interval, not per scrape.
+SELECT state, count(*) AS n
+FROM deliveries
+GROUP BY state;
+
+-- name: schema_versions
+-- The revision(s) alembic recorded as applied, compared with the scripts' head for readiness.
+SELECT version_num FROM alembic_version;

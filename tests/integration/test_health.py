@@ -1,0 +1,145 @@
+"""/healthz and /readyz on the API and on a poller's own server: no credentials, 503 naming the culprit."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from api.app import create_app
+from core.db import Pool
+from core.metrics import CONTENT_TYPE, Metrics
+from core.readiness import check_readiness, migration_heads
+from core.settings import Settings
+from poller.main import start_ops_server
+from poller.ops import OpsApp, OpsServer
+from poller.worker import Poller
+
+pytestmark = pytest.mark.integration
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with its lifespan run (its own pool and Redis client), and no credentials sent."""
+    app = create_app(settings.model_copy(update={"stats_interval": 0.0}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+    ):
+        yield client
+
+
+async def test_api_probes_answer_without_credentials(settings: Settings) -> None:
+    async with running_api(settings) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+        scrape = await client.get("/metrics")
+        assert scrape.status_code == 200
+        assert scrape.headers["content-type"] == CONTENT_TYPE
+
+
+async def test_api_not_at_head_names_migrations(settings: Settings, pool: Pool) -> None:
+    await pool.execute("UPDATE alembic_version SET version_num = 'feedbeef0000'")
+    async with running_api(settings) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    body = response.json()
+    assert list(body["checks"]) == ["migrations"]
+    assert "feedbeef0000" in body["checks"]["migrations"]
+    assert body["detail"] == "unavailable: migrations"
+
+
+async def test_api_without_redis_names_redis(settings: Settings) -> None:
+    no_redis = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
+    async with running_api(no_redis) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert list(response.json()["checks"]) == ["redis"]
+
+
+async def test_api_without_its_lifespan_is_not_ready(settings: Settings, pool: Pool) -> None:
+    # The Redis client is opened by the lifespan: an app whose lifespan never ran cannot be ready.
+    app = create_app(settings)
+    app.state.pool = pool
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert list(response.json()["checks"]) == ["redis"]
+
+
+async def test_readiness_reports_every_failing_check(pool: Pool) -> None:
+    dead = redis.from_url(f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=1)
+    try:
+        problems = await check_readiness(pool, dead, frozenset({"not-the-head"}), timeout=2)
+    finally:
+        await dead.aclose()
+    assert set(problems) == {"redis", "migrations"}
+
+
+# -- a poller's own server ---------------------------------------------------------------------
+
+
+async def test_ops_server_serves_metrics_and_probes_on_its_port(
+    pool: Pool, redis_client: redis.Redis
+) -> None:
+    metrics = Metrics()
+    metrics.fires.labels("one_time").inc(3)
+    heads = migration_heads()
+    server = OpsServer(OpsApp(metrics, lambda: check_readiness(pool, redis_client, heads)), "127.0.0.1", 0)
+    await server.start()
+    try:
+        assert server.port != 0
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            scrape = await client.get("/metrics")
+            assert scrape.headers["content-type"] == CONTENT_TYPE
+            assert 'reminders_fires_total{type="one_time"} 3.0' in scrape.text
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            assert (await client.get("/readyz")).json() == {"status": "ready"}
+            assert (await client.get("/elsewhere")).status_code == 404
+            assert (await client.post("/metrics")).status_code == 405
+    finally:
+        await server.stop()
+
+
+async def test_poller_readyz_turns_503_once_stopping(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    port = closed_port()
+    poller = Poller(settings.model_copy(update={"metrics_port": port}), pool, redis_client)
+    server = await start_ops_server(poller.settings, poller.metrics, poller)
+    assert server is not None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/readyz")).status_code == 200
+            await poller.stop()
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["checks"] == {"poller": "stopping"}
+    finally:
+        await server.stop()
+
+
+async def test_poller_keeps_running_when_its_metrics_port_is_taken(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        poller = Poller(settings.model_copy(update={"metrics_port": port}), pool, redis_client)
+        assert await start_ops_server(poller.settings, poller.metrics, poller) is None
+    assert poller.metrics.registry.get_sample_value(
+        "reminders_errors_total", {"component": "poller", "kind": "ops_server"}
+    ) == 1.0
