@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import NoReturn
@@ -18,16 +19,38 @@ def fail(message: object, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Written by `reminders up` while it runs: where its servers are, so the other commands find them.
+RUNNING_FILE = "running.json"
+
+
 def load_settings() -> Settings:
-    """Settings from the REMINDERS_* environment, or a clean exit naming the bad variable."""
+    """Settings from the REMINDERS_* environment, or a clean exit naming the bad variable.
+
+    Database and Redis URLs not set there come from a `reminders up` running on this data dir.
+    """
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()))
+    return with_running_services(settings)
+
+
+def with_running_services(settings: Settings) -> Settings:
+    """``settings`` with the URLs of the running `reminders up` filled in where unset."""
+    try:
+        running = json.loads((settings.data_dir / RUNNING_FILE).read_text())
+    except (OSError, ValueError):
+        return settings
+    update = {
+        name: running[name]
+        for name in ("database_url", "redis_url")
+        if getattr(settings, name) is None and isinstance(running.get(name), str)
+    }
+    return settings.model_copy(update=update) if update else settings
 
 
 def database_url(settings: Settings) -> str:
-    """REMINDERS_DATABASE_URL, found as `keys` finds it (the environment; `make run` prints it)."""
+    """REMINDERS_DATABASE_URL, or the database of the `reminders up` running here."""
     try:
         return settings.require_database_url()
     except RuntimeError as error:

@@ -10,18 +10,14 @@ import asyncpg
 import typer
 
 from api.auth import READ, SCOPES, WRITE, new_api_key
+from cli.common import database_url, load_settings
 from core.queries import queries
-from core.settings import Settings
 
 app = typer.Typer(help="Manage API keys (stored as SHA-256 hashes; a secret is shown only once).")
 
 
 def _database_url() -> str:
-    try:
-        return Settings().require_database_url()
-    except RuntimeError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+    return database_url(load_settings())
 
 
 async def _run(sql: str, *args: object) -> list[asyncpg.Record]:

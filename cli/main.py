@@ -29,11 +29,6 @@ app.command("status")(status.status)
 app.command("tail")(tail.tail)
 
 
-def _fail(error: Exception) -> typer.Exit:
-    typer.echo(f"error: {error}", err=True)
-    return typer.Exit(1)
-
-
 @app.command()
 def up() -> None:
     """Start everything (what `make run` runs): servers, migrations, the API and the pollers.
@@ -44,7 +39,7 @@ def up() -> None:
     try:
         code = run_up(Settings())
     except (StartupError, EmbeddedServerError) as error:
-        raise _fail(error) from None
+        fail(error)
     raise typer.Exit(code)
 
 
@@ -53,11 +48,7 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply the alembic migrations to REMINDERS_DATABASE_URL."""
-    try:
-        database_url = Settings().require_database_url()
-    except RuntimeError as error:
-        raise _fail(error) from None
-    upgrade(database_url, revision)
+    upgrade(database_url(load_settings()), revision)
     typer.echo(f"database at {revision}", err=True)
 
 
@@ -73,7 +64,7 @@ def services(
     try:
         run_services(Settings(), pg_port, redis_port, lambda line: typer.echo(line))
     except (StartupError, EmbeddedServerError) as error:
-        raise _fail(error) from None
+        fail(error)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import typer
 
+from cli.common import RUNNING_FILE
 from cli.services import (
     Services,
     Signals,
@@ -74,10 +75,18 @@ class Children:
         for name, process in self.running:
             code = process.poll()
             if code is not None:
-                if code < 0:
-                    return f"{name} was killed by {signal.Signals(-code).name}"
-                return f"{name} exited with code {code}"
+                return _how_it_ended(name, code)
         return None
+
+    def reap(self) -> list[tuple[str, str]]:
+        """Forget the children that have exited: (name, how it ended) for each."""
+        codes = [(name, p, p.poll()) for name, p in self.running]  # one poll each: no race between lists
+        self.running = [(name, p) for name, p, code in codes if code is None]
+        return [(name, _how_it_ended(name, code)) for name, _, code in codes if code is not None]
+
+    def alive(self, prefix: str) -> int:
+        """How many children whose name starts with ``prefix`` are still running."""
+        return sum(1 for name, p in self.running if name.startswith(prefix) and p.poll() is None)
 
     def stop(self, timeout: float = CHILD_STOP_TIMEOUT) -> None:
         """SIGTERM every child, wait up to ``timeout`` for all of them, SIGKILL the rest."""
@@ -95,6 +104,11 @@ class Children:
                 process.kill()
                 process.wait()
 
+
+def _how_it_ended(name: str, code: int) -> str:
+    if code < 0:
+        return f"{name} was killed by {signal.Signals(-code).name}"
+    return f"{name} exited with code {code}"
 
 def local_api_url(settings: Settings) -> str:
     """Where this machine reaches the API we start (a wildcard bind is reached on loopback)."""
@@ -176,6 +190,13 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
     }
+    # The same under the names the CLI (`reminders status`, `tail`, `keys`) and the examples read.
+    cli_exports = {
+        "REMINDERS_DATABASE_URL": services.database_url,
+        "REMINDERS_REDIS_URL": services.redis_url,
+        "REMINDERS_API_URL": api_url,
+        "REMINDERS_API_KEY": key,
+    }
     return "\n".join(
         [
             "",
@@ -189,6 +210,7 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
             "",
             "In another shell (the README walk-through uses these):",
             "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
+            "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in cli_exports.items()),
             '  curl -s -X POST "$API/reminders/" -H "X-API-Key: $KEY" '
             f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}",
             "",
@@ -198,13 +220,19 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
     )
 
 
-def _watch(children: Children, services: Services) -> int:
-    """Block until a child or an embedded server dies (then exit code 1) or a signal arrives."""
+def _watch(children: Children, services: Services, pollers: int) -> int:
+    """Block until the API or an embedded server dies (then exit code 1) or a signal arrives.
+
+    A poller that dies is reported and not replaced: the others keep firing (that is what
+    SKIP LOCKED is for), and the drop shows in `reminders status` and reminders_pollers_seen.
+    """
     while True:
-        exited = children.exited()
-        if exited is not None:
-            say(f"error: {exited} unexpectedly; stopping everything")
-            return 1
+        for name, ended in children.reap():
+            if not name.startswith("poller"):
+                say(f"error: {ended} unexpectedly; stopping everything")
+                return 1
+            left = children.alive("poller")
+            say(f"warning: {ended}; {left} of {pollers} pollers still running (restart to get it back)")
         for name, is_running in services.health:
             if not is_running():
                 say(f"error: {name} stopped unexpectedly; stopping everything")
@@ -214,6 +242,7 @@ def _watch(children: Children, services: Services) -> int:
 
 def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: str) -> int:
     services = start_services(settings, stack)
+    _announce(settings, services, stack)
     say("running migrations")
     upgrade(services.database_url)
     key = bootstrap_key(settings)
@@ -228,7 +257,14 @@ def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: s
         poller_argv = [sys.executable, "-m", "poller"]
         children.start(f"poller-{number}", poller_argv, poller_env(settings, env, number - 1))
     typer.echo(banner(settings, services, key, api_url))
-    return _watch(children, services)
+    return _watch(children, services, settings.pollers)
+
+
+def _announce(settings: Settings, services: Services, stack: contextlib.ExitStack) -> None:
+    """Leave where the servers are in the data dir while we run, for `reminders status`, `tail`, `keys`."""
+    path = settings.data_dir.resolve() / RUNNING_FILE
+    path.write_text(json.dumps({"database_url": services.database_url, "redis_url": services.redis_url}))
+    stack.callback(path.unlink, missing_ok=True)
 
 
 def run_up(settings: Settings) -> int:

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ import redis.asyncio as redis
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
+from cli.common import RUNNING_FILE
 from cli.main import app
 from cli.up import api_command
 from core.crypto import PayloadCipher
@@ -121,10 +123,20 @@ async def test_status_on_an_empty_service_and_as_a_table(settings: Settings) -> 
         assert label in stdout
 
 
-async def test_status_without_a_database_url_says_what_to_set() -> None:
-    code, stdout, stderr = await _run_cli(_env(), "status")
+async def test_status_without_a_database_url_says_what_to_set(tmp_path: Path) -> None:
+    # An empty data dir: no `reminders up` running there to fall back on.
+    code, stdout, stderr = await _run_cli(_env(REMINDERS_DATA_DIR=str(tmp_path)), "status")
     assert (code, stdout) == (1, "")
     assert "REMINDERS_DATABASE_URL is not set" in stderr and "Traceback" not in stderr
+
+
+async def test_status_finds_the_servers_of_a_running_up(settings: Settings, tmp_path: Path) -> None:
+    # What `reminders up` leaves in its data dir while it runs (cli/up.py _announce).
+    urls = {"database_url": settings.require_database_url(), "redis_url": settings.require_redis_url()}
+    (tmp_path / RUNNING_FILE).write_bytes(orjson.dumps(urls))
+    code, stdout, stderr = await _run_cli(_env(REMINDERS_DATA_DIR=str(tmp_path)), "status", "--json")
+    assert code == 0, stderr
+    assert orjson.loads(stdout)["reminders"]["total"] == 0
 
 
 async def test_tail_shows_an_event_even_when_a_consumer_pops_it_at_once(
