@@ -95,6 +95,47 @@ async def running_stack(
             handle.close()
 
 
+@asynccontextmanager
+async def running_up(database_url: str, redis_url: str, data_dir: Path) -> AsyncIterator[Stack]:
+    """`reminders up` itself (what `make run` runs), on these services, with one poller; Ctrl-C after."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")},
+        "REMINDERS_DATABASE_URL": database_url,
+        "REMINDERS_REDIS_URL": redis_url,
+        "REMINDERS_BOOTSTRAP_API_KEY": TEST_API_KEY,
+        "REMINDERS_PAYLOAD_KEYS": TEST_PAYLOAD_KEY,
+        "REMINDERS_API_PORT": str(port),
+        "REMINDERS_DATA_DIR": str(data_dir),
+        "REMINDERS_POLLERS": "1",
+        "REMINDERS_POLL_INTERVAL": "0.2",
+        "REMINDERS_METRICS_PORT": "0",
+        "REMINDERS_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = data_dir / "up.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from cli.main import app; app()", "up"],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            for _ in range(300):
+                if b"Reminder Service is ready" in log.read_bytes():
+                    break
+                if process.poll() is not None:
+                    pytest.fail(f"reminders up exited with {process.returncode}:\n{log.read_text()}")
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail(f"reminders up was not ready within 30 s:\n{log.read_text()}")
+            yield Stack(f"http://127.0.0.1:{port}", [log])
+        finally:
+            process.send_signal(signal.SIGINT)  # Ctrl-C: up stops its children, then exits 0
+            code = process.wait(timeout=30)
+            assert code == 0, f"reminders up exited with {code}:\n{log.read_text()}"
+
+
 @dataclass(frozen=True)
 class Received:
     """One event as the assistant got it, with its times parsed."""
