@@ -22,9 +22,14 @@ def _access_log_fields(
     return event_dict
 
 
+def renders_json(fmt: Literal["json", "console", "auto"]) -> bool:
+    """Whether lines are JSON: asked for, or ``auto`` with stderr not a terminal."""
+    return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto"] = "auto") -> None:
     """Route structlog and the standard library through one renderer on stderr."""
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    use_json = renders_json(fmt)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )

@@ -22,14 +22,16 @@ from redis.exceptions import RedisError
 
 from core.crypto import PayloadCipher
 from core.db import Pool
-from core.events import Occurrence, format_time
+from core.events import Occurrence
 from core.exceptions import PayloadCryptoError
+from core.logging import renders_json
 from core.metrics import Metrics
 from core.queries import queries
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.settings import Settings
 from core.stats import refresh_stats
 from poller.claim import claim_batch
+from poller.firelog import FireLog
 from poller.push import EventPusher
 from poller.sweep import claim_redeliveries, stale_dead, stale_pending
 from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
@@ -104,6 +106,7 @@ class Poller:
         self._redis_failures = 0
         self._redis_retry_at = 0.0
         self.fired = 0
+        self.fire_log = FireLog(json_lines=renders_json(settings.log_format), level=settings.log_level)
 
     # -- the poll tick ------------------------------------------------------------------------
 
@@ -194,17 +197,7 @@ class Poller:
         )
         self.fired += len(occurrences)
         self._count_sent(occurrences, {r["event_id"] for r in marked}, pushed_at)
-        for o in occurrences:
-            log.info(
-                "fire" if o.attempt == 1 else "retry",
-                reminder_id=str(o.reminder_id),
-                event_id=str(o.event_id),
-                assistant_id=str(o.assistant_id),
-                attempt=o.attempt,
-                scheduled_for=format_time(o.scheduled_for),
-                late=o.late,
-                lag_ms=round((o.triggered_at - o.scheduled_for).total_seconds() * 1000, 1),
-            )
+        self.fire_log.write(occurrences)
 
     def _count_sent(self, occurrences: list[Occurrence], marked: set[UUID], pushed_at: datetime) -> None:
         """Fires (first attempts) and redeliveries that this push moved from pending to sent.
