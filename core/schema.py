@@ -71,10 +71,9 @@ reminders = sa.Table(
         " OR (type = 'recurring' AND cron_expression IS NOT NULL AND trigger_at IS NULL)",
         name="reminders_trigger_check",
     ),
-    sa.Index("reminders_user_id_idx", "user_id"),
+    # Few indexes on purpose: no fire is a HOT update (next_run_at is indexed), so every fire
+    # writes an entry into each of them (migration 0008 dropped three no query used).
     sa.Index("reminders_assistant_id_idx", "assistant_id"),
-    sa.Index("reminders_status_idx", "status"),
-    sa.Index("reminders_trigger_at_idx", "trigger_at"),
     sa.Index("reminders_user_id_status_idx", "user_id", "status"),
     # The queue: only claimable rows are indexed, so the claim cost does not grow with history.
     sa.Index(
