@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 import orjson
@@ -18,8 +19,11 @@ def event_id_for(reminder_id: UUID, scheduled_for: datetime) -> UUID:
     return uuid5(EVENT_NAMESPACE, f"{reminder_id}/{scheduled_for.astimezone(UTC).isoformat()}")
 
 
+@lru_cache(maxsize=4096)
 def format_time(moment: datetime) -> str:
     """UTC ISO 8601 with a ``Z``; milliseconds only when there are any."""
+    # Memoized: a burst formats the same few instants (the shared fire time, the batch's claim
+    # time) for every row, several times each, and strftime is slow.
     utc = moment.astimezone(UTC)
     if utc.microsecond >= 1000:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
