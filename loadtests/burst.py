@@ -75,6 +75,8 @@ PREFERRED_ZONES = (
     "Asia/Kathmandu",
 )
 ASSISTANTS = 10
+# Issue 7: a poller stays under this through the 1M burst.
+POLLER_RSS_TARGET_MB = 150
 LRANGE_CHUNK = 10_000
 LLEN_SAMPLE_SECONDS = 0.01
 _TICK_TIME = re.compile(r"next run at: [^)]*")
@@ -84,12 +86,17 @@ _TICK_TIME = re.compile(r"next run at: [^)]*")
 # time) share one memoized next-fire computation in the poller, as they would in production.
 # $7 (--unaligned) scatters them over microseconds instead (over at least one second), so every
 # row pays for its own croniter call. Payloads are stored encrypted, as the API stores them: one
-# token ($8, under key id $9) shared by every row, so seeding stays one statement.
+# token ($8, under key id $9) shared by every row, so seeding stays one statement. $10 (--diverse)
+# gives each row its own 6-field expression (distinct for the first 604,800 rows), so no two rows
+# share a next-fire computation: the worst case for the poller's cron work.
 SEED_SQL = """
 INSERT INTO reminders (id, user_id, assistant_id, created_by_assistant_id, type, cron_expression,
                        timezone, payload_ciphertext, payload_key_id, status, next_run_at,
                        misfire_policy)
-SELECT gen_random_uuid(), s.g, s.a, s.a, 'recurring', $2,
+SELECT gen_random_uuid(), s.g, s.a, s.a, 'recurring',
+       CASE WHEN $10
+            THEN concat_ws(' ', s.g % 60, (s.g / 60) % 60, (s.g / 3600) % 24, '*', '*', (s.g / 86400) % 7)
+            ELSE $2 END,
        ($3::text[])[1 + s.g % cardinality($3::text[])],
        $8::bytea, $9::text,
        'active',
@@ -133,6 +140,8 @@ class Options:
     lead: float
     jitter: float
     unaligned: bool
+    diverse: bool
+    target: float | None
     log_level: str
     settle: float
     data_dir: Path
@@ -192,6 +201,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="due times at random microseconds instead of whole seconds (worst case for the next-fire cache)",
     )
     parser.add_argument(
+        "--diverse",
+        action="store_true",
+        help="a distinct 6-field cron expression per reminder instead of --cron (no shared next fires)",
+    )
+    parser.add_argument(
+        "--target", type=float, default=None, help="fires per second to meet; reported with 'met'"
+    )
+    parser.add_argument(
         "--settle", type=float, default=2.0, help="keep the pollers running this long after the last event"
     )
     parser.add_argument(
@@ -218,6 +235,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         lead=args.lead,
         jitter=args.jitter,
         unaligned=args.unaligned,
+        diverse=args.diverse,
+        target=args.target,
         log_level=args.log_level,
         settle=args.settle,
         data_dir=args.data_dir,
@@ -312,6 +331,7 @@ async def seed(conn: asyncpg.Connection, options: Options) -> None:
         options.unaligned,
         token,
         cipher.key_id,
+        options.diverse,
     )
     # Fresh statistics, as a long-lived table would have, so the claim plans like production.
     await conn.execute("ANALYZE reminders")
@@ -429,6 +449,17 @@ async def read_events(client: redis.Redis) -> list[dict[str, Any]]:
     return events
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM), in MB; None off Linux."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def millis(seconds: float | None) -> float | None:
     """Seconds to milliseconds, rounded for the report."""
     return None if seconds is None else round(seconds * 1000, 1)
@@ -481,6 +512,7 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
             await seed(conn, options)
             took = time.monotonic() - began
             log(f"seeded {options.n} reminders in {took:.2f}s; starting {options.pollers} poller(s)")
+            peak_rss: list[float | None] = []
             with tempfile.TemporaryDirectory(prefix="burst-") as log_dir:
                 started = time.monotonic()
                 try:
@@ -489,6 +521,7 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
                     if not drain.timed_out:
                         # Anything pushed twice would typically land just after the last event.
                         await asyncio.sleep(options.settle)
+                    peak_rss = [peak_rss_mb(p.process.pid) for p in pollers]
                 finally:
                     await stop_pollers(pollers)
                     for line in summarize_logs(pollers):
@@ -506,12 +539,18 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
             log(f"kept database {database_url}")
         await client.aclose()
     seconds = drain.last_event
+    rate = None if not seconds else round(options.n / seconds, 1)
     return {
         "n": options.n,
         "pollers": options.pollers,
         "batch_size": options.batch_size,
         "seconds": None if seconds is None else round(seconds, 3),
-        "fires_per_second": None if not seconds else round(options.n / seconds, 1),
+        "fires_per_second": rate,
+        "target": {"fires_per_second": options.target, "poller_rss_mb": POLLER_RSS_TARGET_MB},
+        "met": (options.target is None or (rate is not None and rate >= options.target))
+        and all(rss is not None and rss < POLLER_RSS_TARGET_MB for rss in peak_rss),
+        "poller_peak_rss_mb": peak_rss,
+        "diverse": options.diverse,
         "lag_p50_ms": result.pop("lag_p50_ms"),
         "lag_p99_ms": result.pop("lag_p99_ms"),
         "duplicates": result.pop("duplicates"),
