@@ -8,6 +8,7 @@ wall-clock time, and the result is returned in UTC.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
@@ -177,7 +178,7 @@ def _next_fire_utc(
         expression = " ".join(_collapse_fields(expression.split()))
     fixed = _fixed_time(expression)
     both_passes = fixed and repeated == "both"
-    itr = _local_iterator(expression, after.astimezone(tz))
+    itr = _reused_iterator(expression, after.astimezone(tz))
     # Around a DST fold the local iterator can hand back an instant that is not later in UTC, and
     # a fixed-time expression may skip a whole repeated hour of candidates (3,600 at most).
     for _ in range(4000):
@@ -199,6 +200,27 @@ def _next_fire_utc(
         if twin is not None and twin < candidate:
             return twin
     return candidate
+
+
+# Parsed iterators by expression, one set per thread (they are stateful). Parsing is most of a
+# croniter's cost: a reused one moved to a new start costs about a quarter of a fresh one, which
+# is what a burst of distinct schedules needs.
+_PARSED = threading.local()
+_PARSED_MAX = 4096
+
+
+def _reused_iterator(expression: str, start: datetime) -> croniter:
+    cache: dict[str, croniter] | None = getattr(_PARSED, "iterators", None)
+    if cache is None:
+        cache = _PARSED.iterators = {}
+    itr = cache.get(expression)
+    if itr is None:
+        if len(cache) >= _PARSED_MAX:
+            cache.clear()  # crude, but bounded; a working set this large defeats any cache anyway
+        itr = cache[expression] = _local_iterator(expression, start)
+    else:
+        itr.set_current(start, force=True)
+    return itr
 
 
 def _local_iterator(expression: str, start: datetime) -> croniter:
