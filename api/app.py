@@ -14,6 +14,7 @@ from api.auth import KeyRing
 from api.errors import install_error_handlers
 from api.http_metrics import HttpMetrics
 from api.limits import BodyLimit, RateLimit, RateLimiter
+from api.live_cap import LiveCounts
 from api.request_id import RequestIdMiddleware
 from api.routes import health, reminders
 from api.tokens import TokenVerifier
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings, application_name="reminders-api")
+        app.state.pool = await create_pool(settings, application_name="reminders-api", reset_sessions=False)
         # Used by /readyz and the state gauges only; connects on first use.
         app.state.redis = redis.from_url(
             settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
             await app.state.redis.aclose()
             await app.state.pool.close()
 
+    # No ORJSONResponse as default_response_class: this FastAPI serializes a route's declared return
+    # type straight to JSON bytes in pydantic-core (2.5 us for a Reminder, against 3.3 us for the
+    # ORJSONResponse path and 38 us for jsonable_encoder), and only while the class is left default.
     app = FastAPI(
         title="Reminder Service",
         version="0.1.0",
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     # Payload encryption: no REMINDERS_PAYLOAD_KEYS means the API cannot start (a clear error).
     app.state.cipher = PayloadCipher.from_settings(settings)
     app.state.tokens = TokenVerifier(settings)
+    app.state.live_counts = LiveCounts()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     # The last one added runs first: the rate limit refuses before any body is read.

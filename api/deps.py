@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import READ, WRITE, KeyRing, Principal, authenticate_key
+from api.live_cap import LiveCounts
 from api.tokens import InvalidToken, TokenVerifier
 from core.crypto import PayloadCipher
 from core.db import Pool
@@ -21,52 +22,48 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT signed by your identit
 CHALLENGE = {"WWW-Authenticate": 'ApiKey, Bearer realm="reminders"'}
 
 
-def get_pool(request: Request) -> Pool:
+# The getters are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency
+# in its thread pool, which costs a thread hand-off per dependency per request for one getattr.
+async def get_pool(request: Request) -> Pool:
     """The process's asyncpg pool, opened in the app's lifespan."""
     pool: Pool = request.app.state.pool
     return pool
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The process's metrics, made with the app."""
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_redis(request: Request) -> redis.Redis | None:
+async def get_redis(request: Request) -> redis.Redis | None:
     """The Redis client opened in the app's lifespan (None before it ran, or without one)."""
     client: redis.Redis | None = getattr(request.app.state, "redis", None)
     return client
 
 
-def get_migration_heads(request: Request) -> frozenset[str]:
+async def get_migration_heads(request: Request) -> frozenset[str]:
     """The migration scripts' head revision(s), read when the app was created."""
     heads: frozenset[str] = request.app.state.migration_heads
     return heads
 
 
-def get_cipher(request: Request) -> PayloadCipher:
+async def get_cipher(request: Request) -> PayloadCipher:
     """The payload cipher built from settings when the app was created."""
     cipher: PayloadCipher = request.app.state.cipher
     return cipher
 
 
-def get_settings(request: Request) -> Settings:
+async def get_live_counts(request: Request) -> LiveCounts:
+    """The process's recent live-reminder counts (the soft cap), made with the app."""
+    counts: LiveCounts = request.app.state.live_counts
+    return counts
+
+
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
-
-
-def get_keyring(request: Request) -> KeyRing:
-    """The API keys from settings."""
-    keyring: KeyRing = request.app.state.keyring
-    return keyring
-
-
-def get_token_verifier(request: Request) -> TokenVerifier:
-    """The JWT verifier built from settings."""
-    verifier: TokenVerifier = request.app.state.tokens
-    return verifier
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -74,13 +71,17 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 async def current_principal(
-    pool: Annotated[Pool, Depends(get_pool)],
-    keyring: Annotated[KeyRing, Depends(get_keyring)],
-    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
+    request: Request,
     api_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
     """The caller behind ``X-API-Key`` or ``Authorization: Bearer``, or 401."""
+    # Read from app.state here rather than through three more dependencies: every request passes
+    # this way, and FastAPI's per-dependency overhead is a measurable part of a cheap request.
+    state = request.app.state
+    pool: Pool = state.pool
+    keyring: KeyRing = state.keyring
+    verifier: TokenVerifier = state.tokens
     if api_key:
         principal = await authenticate_key(pool, keyring, api_key)
         if principal is None:
@@ -113,6 +114,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RedisDep = Annotated[redis.Redis | None, Depends(get_redis)]
 HeadsDep = Annotated[frozenset[str], Depends(get_migration_heads)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LiveCountsDep = Annotated[LiveCounts, Depends(get_live_counts)]
 CipherDep = Annotated[PayloadCipher, Depends(get_cipher)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 Reader = Annotated[Principal, Depends(requiring(READ))]

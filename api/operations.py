@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,6 +15,7 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
+from api.live_cap import LiveCounts
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import next_fire
@@ -27,21 +29,28 @@ log = structlog.get_logger("api")
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
+# Fires further ahead than this are not announced to the pollers (see notify_due in sql/reminders.sql):
+# a poller's regular tick plans a wake-up for any fire within one poll interval, so this only has to
+# exceed REMINDERS_POLL_INTERVAL (default 1 s) with room to spare for a poller configured slower.
+NOTIFY_HORIZON_SECONDS = 300.0
+NOTIFY_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+SCHEDULED = ("pending", "active")
 
-async def _audit(
-    conn: Connection, principal: Principal, verb: str, reminder_id: UUID, **details: Any
-) -> None:
+
+def _audit_details(principal: Principal, **details: Any) -> str:
+    """An audit row's JSON details: ``details``, the request id and the actor's assistants."""
     details["request_id"] = request_id_var.get()
     # Who acted: the credential (the actor column) and the assistants it stands for.
     assistants = principal.visible_assistants()
     details["actor_assistants"] = "all" if assistants is None else [str(a) for a in assistants]
-    await conn.execute(
-        queries["insert_audit"],
-        principal.credential_id,
-        verb,
-        reminder_id,
-        orjson.dumps(details, default=str).decode(),
-    )
+    return orjson.dumps(details, default=str).decode()
+
+
+async def _audit(
+    conn: Connection, principal: Principal, verb: str, reminder_id: UUID, **details: Any
+) -> None:
+    details_json = _audit_details(principal, **details)
+    await conn.execute(queries["insert_audit"], principal.credential_id, verb, reminder_id, details_json)
 
 
 def _next_fire(schedule: Mapping[str, Any] | asyncpg.Record, after: datetime) -> datetime:
@@ -53,6 +62,32 @@ def _next_fire(schedule: Mapping[str, Any] | asyncpg.Record, after: datetime) ->
         gap=schedule["dst_gap"],
         repeated=schedule["dst_repeated"],
     )
+
+
+async def _notify_due(conn: Connection, before: asyncpg.Record | None, after: asyncpg.Record) -> None:
+    """Tell the pollers (at commit) when ``after`` may now be the nearest fire.
+
+    Only a fire that became scheduled, or moved earlier, needs telling: a poller already woke for the
+    old time or will, and every poll re-plans from the nearest next_run_at, so a later move is found.
+    """
+    when = after["next_run_at"]
+    if when is None or after["status"] not in SCHEDULED:
+        return
+    if before is not None and before["status"] in SCHEDULED and before["next_run_at"] is not None:
+        if when >= before["next_run_at"]:
+            return
+    if when > datetime.now(UTC) + 2 * timedelta(seconds=NOTIFY_HORIZON_SECONDS):
+        return  # far off on any plausible clock: spare the round trip (the query checks on the DB's)
+    await conn.execute(queries["notify_due"], when, NOTIFY_HORIZON_SECONDS)
+
+
+def _transaction(conn: Connection) -> contextlib.AbstractAsyncContextManager[Any]:
+    return conn.transaction()
+
+
+def _no_transaction(conn: Connection) -> contextlib.AbstractAsyncContextManager[Any]:
+    del conn
+    return contextlib.nullcontext()
 
 
 def _visible(row: asyncpg.Record | None, principal: Principal) -> asyncpg.Record:
@@ -69,15 +104,20 @@ async def create_reminder(
     cipher: PayloadCipher,
     live_cap: int = 0,
     idempotency_key: str | None = None,
+    live_counts: LiveCounts | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
+    ``live_counts`` lets most creates skip counting the assistant's live reminders (api/live_cap.py).
     """
     if not principal.can_act_for(body.assistant_id):
         raise Forbidden("this credential may not create reminders for that assistant_id")
     reminder_id = uuid4()
-    async with pool.acquire() as conn, conn.transaction():
+    # Without an Idempotency-Key the only write is one statement (the reminder with its audit row),
+    # atomic by itself: BEGIN and COMMIT would be two more round trips on every create.
+    atomic = _transaction if idempotency_key is not None else _no_transaction
+    async with pool.acquire() as conn, atomic(conn):
         if idempotency_key is not None:
             request_hash = hashlib.sha256(body.model_dump_json().encode()).digest()
             claimed = await conn.fetchval(
@@ -99,9 +139,11 @@ async def create_reminder(
                 first = await conn.fetchrow(queries["get_reminder"], prior["reminder_id"])
                 assert first is not None
                 return first, False
-        if live_cap:
+        if live_cap and (live_counts is None or live_counts.must_count(body.assistant_id, live_cap)):
             # A soft cap (concurrent creates may pass it by a few): it bounds abuse, not billing.
             live = await conn.fetchval(queries["count_live_for_assistant"], body.assistant_id, live_cap)
+            if live_counts is not None:
+                live_counts.counted(body.assistant_id, live)
             if live >= live_cap:
                 raise Conflict(
                     f"assistant {body.assistant_id} already has {live_cap} live reminders, the limit; "
@@ -127,7 +169,7 @@ async def create_reminder(
             if body.until is not None and next_run_at > body.until:
                 raise InvalidField("until", "the schedule has no fire before until")
         row = await conn.fetchrow(
-            queries["insert_reminder"],
+            queries["create_reminder"],
             reminder_id,
             body.user_id,
             body.assistant_id,
@@ -148,9 +190,20 @@ async def create_reminder(
             body.max_runs,
             policy.gap,
             policy.repeated,
+            principal.credential_id,
+            _audit_details(principal, type=body.type, next_run_at=next_run_at),
         )
-        await _audit(conn, principal, "create", reminder_id, type=body.type, next_run_at=next_run_at)
-    assert row is not None
+        assert row is not None
+        try:
+            await _notify_due(conn, None, row)
+        except NOTIFY_ERRORS as exc:
+            if idempotency_key is not None:
+                raise  # in the transaction: nothing was created, the retry is safe
+            # Already created (no transaction): a 503 would invite a duplicate. The pollers' next
+            # tick finds the reminder anyway, at most a poll interval late.
+            log.warning("notify_failed", reminder_id=str(reminder_id), error=repr(exc))
+    if live_counts is not None:
+        live_counts.created(body.assistant_id)
     log.info(
         "create",
         reminder_id=str(reminder_id),
@@ -209,11 +262,12 @@ async def update_reminder(
     fields = change.model_dump(exclude_unset=True)
     wanted = fields.pop("status", None)
     async with pool.acquire() as conn, conn.transaction():
-        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        before = row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
         if fields:
             row = await _update_fields(conn, principal, row, fields, cipher)
         if wanted is not None:
             row = await _change_status(conn, principal, row, wanted)
+        await _notify_due(conn, before, row)
     return row
 
 
@@ -413,6 +467,8 @@ async def snooze(
             raise InvalidField("until", "must be in the future")
         status = "pending" if row["type"] == "one_time" else "active"
         updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, status, when)
+        assert updated is not None
+        await _notify_due(conn, row, updated)
         # The event being snoozed is handled: it is not redelivered.
         await conn.execute(queries["stop_redelivery"], reminder_id)
         await _audit(conn, principal, "snooze", reminder_id, previous=row["next_run_at"], next_run_at=when)
@@ -440,6 +496,9 @@ async def skip_next(pool: Pool, principal: Principal, reminder_id: UUID) -> asyn
         if row["until"] is not None and following > row["until"]:
             raise Conflict("skipping would pass until: there is no later fire; cancel it instead")
         updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, row["status"], following)
+        assert updated is not None
+        # Never sends today (a skip moves the fire later), but keeps the rule in one place.
+        await _notify_due(conn, row, updated)
         await _audit(conn, principal, "skip", reminder_id, scheduled_for=skipped, reason="requested")
     assert updated is not None
     log.info(

@@ -142,8 +142,13 @@ def poller_env(settings: Settings, env: dict[str, str], index: int) -> dict[str,
 
 def api_command(settings: Settings) -> list[str]:
     """The uvicorn command line for the API."""
+    # uvloop and httptools (uvicorn[standard]) are uvicorn's fastest event loop and HTTP parser;
+    # naming them makes a missing one an error at start rather than a silent fallback to asyncio/h11.
     argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
-            "--host", settings.api_host, "--port", str(settings.api_port)]  # fmt: skip
+            "--host", settings.api_host, "--port", str(settings.api_port),
+            "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+    if settings.api_workers > 1:
+        argv += ["--workers", str(settings.api_workers)]
     if settings.log_level.lower() in _UVICORN_LEVELS:
         argv += ["--log-level", settings.log_level.lower()]
     if settings.tls_certfile and settings.tls_keyfile:

@@ -9,13 +9,25 @@ from core.settings import Settings
 Pool = asyncpg.Pool
 
 
-async def create_pool(settings: Settings, *, application_name: str) -> Pool:
-    """A bounded pool against ``settings.database_url``; statements and idle transactions time out."""
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    # asyncpg still rolls back a transaction left open, and drops listeners, before calling this.
+    del conn
+
+
+async def create_pool(settings: Settings, *, application_name: str, reset_sessions: bool = True) -> Pool:
+    """A bounded pool against ``settings.database_url``; statements and idle transactions time out.
+
+    ``reset_sessions=False`` skips asyncpg's session reset (``CLOSE ALL; UNLISTEN *; RESET ALL`` and
+    advisory unlocks), a round trip on every release, i.e. one more per request: only for callers
+    that never change session state on pooled connections (the API: plain statements and
+    transactions, no SET, LISTEN, advisory locks or cursors).
+    """
     pool = await asyncpg.create_pool(
         settings.require_database_url(),
         min_size=min(settings.db_pool_min, settings.db_pool_max),
         max_size=settings.db_pool_max,
         timeout=settings.db_acquire_timeout,
+        reset=None if reset_sessions else _keep_session,
         command_timeout=settings.db_statement_timeout_ms / 1000 or None,
         server_settings={
             "application_name": application_name,

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_url: str | None = None
+    # uvicorn worker processes. More than 1 uses more cores, but the rate limit and the metrics
+    # are per process: each worker allows rate_limit_per_second, and /metrics shows one worker.
+    api_workers: int = Field(default=1, ge=1, le=64)
     bootstrap_api_key: SecretStr | None = None
     # Comma-separated. "secret" acts for every assistant; "secret@uuid[;uuid]" only for those.
     # Keys created with `reminders keys create` live in the database instead (hashed).

@@ -35,6 +35,7 @@ from poller.firelog import FireLog
 from poller.push import EventPusher
 from poller.sweep import claim_redeliveries, stale_dead, stale_pending
 from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
+from poller.wakeup import WakeupListener
 
 log = structlog.get_logger("poller")
 
@@ -52,6 +53,14 @@ DATABASE_ERRORS = (
 HEARTBEAT_EVERY = 1.0
 HEARTBEAT_TTL = 3600
 HEARTBEAT_TRIM_EVERY = 60.0
+# Something is due yet this poll claimed nothing: another poller (or an API transaction) holds the
+# row, or it came due between our claim and next_due. Poll again this soon rather than wait for the
+# tick; the holder commits within milliseconds, so this spins a few times at most (doubling while the
+# same fire stays stuck, e.g. behind a stalled API transaction, up to the poll interval).
+RETRY_DUE_AFTER = 0.005
+# Wake-ups may overlap (a wake-up polls while the next one comes due); APScheduler would skip the
+# second if only one instance may run, and the poll lock serialises them anyway.
+WAKEUP_INSTANCES = 4
 # On Redis's clock, so the scores of pollers on different hosts compare without clock skew.
 _HEARTBEAT = """
 local now = redis.call('TIME')
@@ -105,6 +114,11 @@ class Poller:
         self._stopping = False
         self._redis_failures = 0
         self._redis_retry_at = 0.0
+        # LISTENs for sooner fires announced by the API; created by start(), closed by stop().
+        self.listener: WakeupListener | None = None
+        # The due fire the last poll could not claim, and how many polls in a row could not.
+        self._retrying_due: datetime | None = None
+        self._due_retries = 0
         self.fired = 0
         self.fire_log = FireLog(json_lines=renders_json(settings.log_format), level=settings.log_level)
 
@@ -268,9 +282,45 @@ class Poller:
         if row is None or row["next_run_at"] is None:
             return
         # Plan on our clock by the database's distance to the fire, so clock skew does not matter.
+        # db_now is read before our clock (after the reply), so the plan errs a hair late, never early.
         delay = (row["next_run_at"] - row["db_now"]).total_seconds()
-        if 0 < delay < self.settings.poll_interval:
-            self._wake_at(self.clock() + timedelta(seconds=delay), "wakeup")
+        if delay <= 0:
+            # Due but not claimed by this poll: held by another transaction, or due only since our
+            # claim. Without this, a 1 s (or 30 s) tick would be the next look.
+            stuck = row["next_run_at"] == self._retrying_due
+            self._due_retries = self._due_retries + 1 if stuck else 0
+            self._retrying_due = row["next_run_at"]
+            retry = min(RETRY_DUE_AFTER * 2 ** min(self._due_retries, 16), self.settings.poll_interval)
+            self.wake_in(retry)
+        elif delay < self.settings.poll_interval:
+            self.wake_in(delay)
+
+    def wake_in(self, delay: float) -> None:
+        """Poll ``delay`` seconds from now (the database's distance to a fire), unless a poll is
+        already planned for no later; called by _plan_wakeup and by the LISTEN on reminders_due."""
+        if self._stopping:
+            return
+        when = self.clock() + timedelta(seconds=max(delay, 0.0))
+        planned = self._planned_wakeup()
+        if planned is not None and planned <= when:
+            # Keep the sooner one: it polls and re-plans from next_due. Replacing it could drop a
+            # wake-up the listener planned while this poll's next_due ran before that commit.
+            return
+        self._wake_at(when, "wakeup")
+
+    def _planned_wakeup(self) -> datetime | None:
+        job = self.scheduler.get_job("wakeup")
+        when: datetime | None = getattr(job, "next_run_time", None)
+        return when
+
+    def planned_poll(self) -> datetime | None:
+        """The next poll already planned (a wake-up or the regular tick), on the scheduler's clock."""
+        times = [
+            when
+            for job in (self.scheduler.get_job("wakeup"), self.scheduler.get_job("poll"))
+            if (when := getattr(job, "next_run_time", None)) is not None
+        ]
+        return min(times, default=None)
 
     async def _heartbeat(self) -> None:
         """Record this poller as alive in the heartbeat set, at most once every HEARTBEAT_EVERY s."""
@@ -297,6 +347,7 @@ class Poller:
             id=job_id,
             replace_existing=True,
             misfire_grace_time=None,
+            max_instances=WAKEUP_INSTANCES,
         )
 
     # -- the REST sync tick -------------------------------------------------------------------
@@ -359,6 +410,10 @@ class Poller:
                 next_run_time=datetime.now(UTC),
             )
         self.scheduler.start()
+        self.listener = WakeupListener(
+            self.settings.require_database_url(), self.wake_in, self.planned_poll, self.clock, self.metrics
+        )
+        self.listener.start()
 
     async def stop(self) -> None:
         """Stop the ticks, letting a batch in flight finish: claimed, pushed and marked sent.
@@ -370,6 +425,8 @@ class Poller:
         self._stopping = True
         if self.scheduler.running:
             self.scheduler.pause()
+        if self.listener is not None:
+            await self.listener.close()
         async with self._poll_lock:
             pass
         if self.scheduler.running:

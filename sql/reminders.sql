@@ -12,6 +12,23 @@ INSERT INTO reminders (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 RETURNING *;
 
+-- name: create_reminder
+-- insert_reminder ($1..$20 alike) and its "create" audit row (actor $21, JSON details $22) in one
+-- statement: atomic without BEGIN/COMMIT, and one round trip instead of two (or four) per create.
+WITH r AS (
+    INSERT INTO reminders (
+        id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
+        timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
+        ack_required, payload_key_id, start_at, until, max_runs, dst_gap, dst_repeated
+    )
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+    RETURNING *
+), audit AS (
+    INSERT INTO audit_log (actor, action, reminder_id, details)
+    SELECT $21, 'create', r.id, $22::jsonb FROM r
+)
+SELECT * FROM r;
+
 -- name: get_reminder
 -- One reminder by id.
 SELECT * FROM reminders WHERE id = $1;
@@ -106,3 +123,12 @@ SET trigger_at = $2, cron_expression = $3, timezone = $4, payload = NULL, payloa
     until = $10, max_runs = $11, next_run_at = $12, dst_gap = $13, dst_repeated = $14, updated_at = now()
 WHERE id = $1
 RETURNING *;
+
+-- name: notify_due
+-- Wake the pollers early for a reminder now due at $1 (its new next_run_at): NOTIFY reminders_due
+-- with $1 as epoch seconds on this database's clock. Sent at commit, so a poller woken by it sees
+-- the row; never sent if the transaction rolls back. Skipped when $1 is more than $2 seconds ahead:
+-- a poller's regular tick plans a wake-up for any fire within one poll interval, so only nearer fires
+-- need announcing, and every NOTIFY serialises commits server-wide (a global lock at commit).
+SELECT pg_notify('reminders_due', extract(epoch FROM $1::timestamptz)::text)
+WHERE $1::timestamptz < now() + make_interval(secs => $2::float8);

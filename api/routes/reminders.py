@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import Example
 
 from api import operations
-from api.deps import CipherDep, PoolDep, Reader, SettingsDep, Writer
+from api.deps import CipherDep, LiveCountsDep, PoolDep, Reader, SettingsDep, Writer
 from api.schemas import (
     Ack,
     AckResult,
@@ -127,6 +127,7 @@ async def create_reminder(
     cipher: CipherDep,
     principal: Writer,
     settings: SettingsDep,
+    live_counts: LiveCountsDep,
     body: Annotated[ReminderCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     response: Response,
     idempotency_key: Annotated[
@@ -146,6 +147,7 @@ async def create_reminder(
         cipher,
         live_cap=settings.max_live_reminders_per_assistant,
         idempotency_key=idempotency_key,
+        live_counts=live_counts,
     )
     if not created:
         # A retry of a create that already happened: the same reminder, nothing new made.
