@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     sync_interval: float = Field(default=60.0, gt=0)
     sync_max_retries: int = Field(default=5, ge=0)
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Claims a poller runs at once while draining a backlog (each its own transaction and batch).
+    claim_lanes: int = Field(default=2, ge=1, le=16)
     sweep_after: float = Field(default=5.0, ge=0)
     event_marker_ttl: int = Field(default=2 * 24 * 3600, ge=60)
     redis_retry_max_delay: float = Field(default=10.0, gt=0)

@@ -150,24 +150,39 @@ class Poller:
             return recorded
 
     async def _drain(self, now: datetime | None) -> int:
+        recorded, full = await self._claim_and_deliver(now)
+        if not full or self._stopping:
+            return recorded
+        # A backlog: claim in several lanes at once (SKIP LOCKED keeps them apart), so one lane's
+        # Python work (decrypt, next fire, encode) overlaps another's wait on Postgres or Redis.
+        async with asyncio.TaskGroup() as lanes:
+            tasks = [lanes.create_task(self._drain_lane(now)) for _ in range(self.settings.claim_lanes)]
+        return recorded + sum(task.result() for task in tasks)
+
+    async def _drain_lane(self, now: datetime | None) -> int:
         recorded = 0
         while not self._stopping:
-            started = time.monotonic()
-            result = await claim_batch(self.pool, self.settings.batch_size, now, cipher=self.cipher)
-            self.metrics.batch_size.observe(result.claimed)
-            recorded += len(result.occurrences)
-            if result.occurrences:
-                self._db_offset = result.occurrences[0].triggered_at - self.clock()
-                await self._deliver(result.occurrences)
-                log.debug("batch", claimed=result.claimed, seconds=round(time.monotonic() - started, 4))
-            self.metrics.poll_duration.observe(time.monotonic() - started)
-            # Inside the loop: a long backlog drain must not look like a dead poller.
-            await self._heartbeat()
-            if result.skipped:
-                log.info("skip", occurrences=result.skipped, reason="misfire")
-            if result.claimed < self.settings.batch_size:
+            fired, full = await self._claim_and_deliver(now)
+            recorded += fired
+            if not full:
                 break
         return recorded
+
+    async def _claim_and_deliver(self, now: datetime | None) -> tuple[int, bool]:
+        """One batch: claim, push, mark sent. How many were recorded, and whether the batch was full."""
+        started = time.monotonic()
+        result = await claim_batch(self.pool, self.settings.batch_size, now, cipher=self.cipher)
+        self.metrics.batch_size.observe(result.claimed)
+        if result.occurrences:
+            self._db_offset = result.occurrences[0].triggered_at - self.clock()
+            await self._deliver(result.occurrences)
+            log.debug("batch", claimed=result.claimed, seconds=round(time.monotonic() - started, 4))
+        self.metrics.poll_duration.observe(time.monotonic() - started)
+        # Inside the loop: a long backlog drain must not look like a dead poller.
+        await self._heartbeat()
+        if result.skipped:
+            log.info("skip", occurrences=result.skipped, reason="misfire")
+        return len(result.occurrences), result.claimed >= self.settings.batch_size
 
     def _redis_backing_off(self) -> bool:
         return time.monotonic() < self._redis_retry_at

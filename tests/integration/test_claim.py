@@ -94,3 +94,16 @@ async def test_duplicate_occurrence_is_not_recorded_twice(pool: Pool) -> None:
     assert again.claimed == 1 and again.occurrences == []
     assert await pool.fetchval("SELECT count(*) FROM deliveries") == 1
 
+
+
+async def test_one_poller_draining_in_several_lanes_fires_each_reminder_once(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    await insert_many_due(pool, 3000)
+    poller = Poller(settings.model_copy(update={"batch_size": 100, "claim_lanes": 3}), pool, redis_client)
+    assert await poller.poll() == 3000
+    events = [orjson.loads(e) for e in await redis_client.lrange(EVENT_QUEUE, 0, -1)]
+    assert len(events) == 3000
+    assert len({e["event_id"] for e in events}) == 3000
+    states = await pool.fetch("SELECT state, count(*) FROM deliveries GROUP BY state")
+    assert {r["state"]: r["count"] for r in states} == {"sent": 3000}
