@@ -45,7 +45,7 @@ def draw(results: dict[str, dict[str, Any]], out: Path) -> None:
         left.set_title(f"Burst of {bursts[0]['n']:,} due reminders")
         left.set_xlabel("pollers")
         left.set_ylabel("fires per second")
-        left.legend()
+        left.legend(loc="lower right")
     labels, p50, p99 = [], [], []
     for name, result in results.items():
         if result.get("lag_p50_ms") is not None:

@@ -84,6 +84,8 @@ def figure(line: dict[str, Any]) -> str:
         if line.get(key) is not None:
             extra = f", p99 {line['p99_ms']} ms" if key == "rps" and "p99_ms" in line else ""
             return f"{line[key]}{unit}{extra}"
+    if "claim_ms_median" in line:
+        return f"{line['rows']:,} rows: claim of 500 in {line['claim_ms_median']} ms (median)"
     if "p50_ms" in line:
         return f"p50 {line['p50_ms']} ms, p99 {line['p99_ms']} ms"
     return "-"
