@@ -206,7 +206,7 @@ def _next_fire_utc(
 # croniter's cost: a reused one moved to a new start costs about a quarter of a fresh one, which
 # is what a burst of distinct schedules needs.
 _PARSED = threading.local()
-_PARSED_MAX = 4096
+_PARSED_MAX = 1024
 
 
 def _reused_iterator(expression: str, start: datetime) -> croniter:

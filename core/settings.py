@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=1.0, gt=0)
     sync_interval: float = Field(default=60.0, gt=0)
     sync_max_retries: int = Field(default=5, ge=0)
-    batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Per-batch costs (round trips, commits, the push script) dominate small batches: 2,000 fires a
+    # burst about 25% faster than 500 here, and a claim still holds its row locks only ~0.1 s.
+    batch_size: int = Field(default=2000, ge=1, le=10_000)
     # Claims a poller runs at once while draining a backlog (each its own transaction and batch).
     claim_lanes: int = Field(default=2, ge=1, le=16)
     sweep_after: float = Field(default=5.0, ge=0)

@@ -60,6 +60,7 @@ from core.cron import validate_cron, zone  # noqa: E402
 from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
 PREFERRED_ZONES = (
@@ -179,7 +180,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument("--n", type=int, default=100_000, help="reminders to seed (default 100000)")
     parser.add_argument("--pollers", type=int, default=1, help="poller processes (default 1)")
-    parser.add_argument("--batch-size", type=int, default=500, help="REMINDERS_BATCH_SIZE (default 500)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=Settings.model_fields["batch_size"].default,
+        help="REMINDERS_BATCH_SIZE (default: the service's)",
+    )
     parser.add_argument("--zones", type=int, default=5, help="IANA time zones to spread over (default 5)")
     parser.add_argument("--cron", default="0 10 * * *", help='cron expression (default "0 10 * * *")')
     parser.add_argument("--database-url", default=os.environ.get("REMINDERS_DATABASE_URL") or None)
