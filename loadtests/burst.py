@@ -362,6 +362,9 @@ async def start_pollers(
         REMINDERS_LOG_LEVEL=options.log_level,
         REMINDERS_LOG_FORMAT="json",
         REMINDERS_SYNC_INTERVAL="3600",
+        # Nobody acks here: without this, a drain longer than the ack timeout (60 s; the 1M burst)
+        # would also measure redeliveries of the first events.
+        REMINDERS_ACK_TIMEOUT="3600",
         REMINDERS_POLL_INTERVAL="0.2",
         PYTHONPATH=os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     )
@@ -473,7 +476,8 @@ def millis(seconds: float | None) -> float | None:
 
 async def analyse(conn: asyncpg.Connection, events: list[dict[str, Any]]) -> dict[str, Any]:
     """Duplicates, missing reminders and lag, from the events and the deliveries table."""
-    event_ids = Counter(str(e.get("event_id")) for e in events)
+    # A redelivery (same event id, next attempt) is not a duplicate; the same attempt twice is.
+    event_ids = Counter((str(e.get("event_id")), e.get("attempt")) for e in events)
     # Distinct occurrences per reminder: a repeated event is a duplicate, not a second fire.
     fired = Counter(
         reminder_id
@@ -488,6 +492,7 @@ async def analyse(conn: asyncpg.Connection, events: list[dict[str, Any]]) -> dic
     claimed: list[float | None] = row["claimed"] or [None, None]
     return {
         "duplicates": sum(count - 1 for count in event_ids.values()),
+        "redeliveries": sum(1 for _, attempt in event_ids if attempt != 1),
         "missing": len(seeded - fired.keys()),
         "lag_p50_ms": millis(pushed[0]),
         "lag_p99_ms": millis(pushed[1]),
