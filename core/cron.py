@@ -167,7 +167,7 @@ def next_fire(
     return _next_fire_utc(expression, timezone, after.astimezone(UTC), gap, repeated)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _next_fire_utc(
     expression: str, timezone: str, after: datetime, gap: GapPolicy, repeated: RepeatedPolicy
 ) -> datetime:
