@@ -20,7 +20,7 @@ from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import next_fire
 from core.crypto import PayloadCipher
-from core.db import Pool
+from core.db import DATABASE_ERRORS, Pool
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound
 from core.queries import queries
 
@@ -33,7 +33,7 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 # a poller's regular tick plans a wake-up for any fire within one poll interval, so this only has to
 # exceed REMINDERS_POLL_INTERVAL (default 1 s) with room to spare for a poller configured slower.
 NOTIFY_HORIZON_SECONDS = 300.0
-NOTIFY_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
 SCHEDULED = ("pending", "active")
 
 
@@ -196,7 +196,7 @@ async def create_reminder(
         assert row is not None
         try:
             await _notify_due(conn, None, row)
-        except NOTIFY_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             if idempotency_key is not None:
                 raise  # in the transaction: nothing was created, the retry is safe
             # Already created (no transaction): a 503 would invite a duplicate. The pollers' next

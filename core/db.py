@@ -7,6 +7,14 @@ import asyncpg
 from core.settings import Settings
 
 Pool = asyncpg.Pool
+# What a lost, refused or failing database connection raises: the callers log, count and go on.
+DATABASE_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -16,13 +16,12 @@ import structlog
 from alembic.script import ScriptDirectory
 from redis.exceptions import RedisError
 
-from core.db import Pool
+from core.db import DATABASE_ERRORS, Pool
 from core.migrate import PROJECT_ROOT
 from core.queries import queries
 
 log = structlog.get_logger("readiness")
 
-DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 

@@ -13,10 +13,10 @@ from datetime import datetime
 import redis.asyncio as redis
 import structlog
 
-from core.db import Pool
+from core.db import DATABASE_ERRORS, Pool
 from core.metrics import Metrics
 from core.queries import queries
-from core.readiness import DATABASE_ERRORS, REDIS_ERRORS
+from core.readiness import REDIS_ERRORS
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.schema import DELIVERY_STATES, REMINDER_STATUSES, REMINDER_TYPES
 

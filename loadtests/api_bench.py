@@ -53,7 +53,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -67,6 +66,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from cli.up import api_command  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from loadtests.servers import admin, servers, with_database  # noqa: E402
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 TARGETS: dict[str, dict[str, float]] = {
@@ -311,48 +311,19 @@ def free_port() -> int:
         return port
 
 
-def with_database(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` on the same server."""
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 @contextlib.contextmanager
 def services(options: Options) -> Iterator[tuple[str, str]]:
     """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with contextlib.ExitStack() as stack:
-        database_url, redis_url = options.database_url, options.redis_url
-        if not database_url:
-            from core.embedded.postgres import start_postgres
-
-            log(f"starting embedded PostgreSQL under {options.data_dir / 'postgres'}")
-            postgres = start_postgres(options.data_dir / "postgres")
-            if not postgres.adopted:
-                # An adopted server was left running by someone else: not ours to stop.
-                stack.callback(postgres.stop)
-            database_url = postgres.url
-        if not redis_url:
-            from core.embedded.redis import start_redis
-
-            log(f"starting embedded Redis under {options.data_dir / 'redis'}")
-            server = start_redis(options.data_dir / "redis")
-            stack.callback(server.stop)
-            redis_url = server.url
+    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
+        assert redis_url is not None
         yield database_url, redis_url
-
-
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @contextlib.contextmanager
 def bench_database(server_url: str, keep: bool) -> Iterator[str]:
     """A fresh migrated database on the server, dropped after unless ``keep``."""
     name = f"bench_api_{secrets.token_hex(4)}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
     url = with_database(server_url, name)
     try:
         upgrade(url)
@@ -361,7 +332,7 @@ def bench_database(server_url: str, keep: bool) -> Iterator[str]:
         if keep:
             log(f"kept database {name}")
         else:
-            asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _sample_ids(database_url: str, limit: int) -> list[str]:

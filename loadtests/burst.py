@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -61,6 +61,7 @@ from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from loadtests.servers import admin, database_name, servers, with_database  # noqa: E402
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
 PREFERRED_ZONES = (
@@ -258,11 +259,6 @@ def pick_zones(count: int) -> list[str]:
     return names
 
 
-def with_database(url: str, name: str) -> str:
-    """The same server URL with its database replaced by ``name``."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 def log(message: str) -> None:
     """Progress for the human; stdout carries only the result line."""
     print(f"[burst] {message}", file=sys.stderr, flush=True)
@@ -271,49 +267,21 @@ def log(message: str) -> None:
 @contextlib.contextmanager
 def services(options: Options) -> Iterator[tuple[str, str]]:
     """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    if options.database_url and options.redis_url:
-        yield options.database_url, options.redis_url
-        return
-    with contextlib.ExitStack() as stack:
-        database_url, redis_url = options.database_url, options.redis_url
-        if not database_url:
-            from core.embedded.postgres import start_postgres
-
-            log(f"starting embedded PostgreSQL under {options.data_dir / 'postgres'}")
-            postgres = start_postgres(options.data_dir / "postgres")
-            if not postgres.adopted:
-                # An adopted server was left running by someone else: not ours to stop.
-                stack.callback(postgres.stop)
-            database_url = postgres.url
-        if not redis_url:
-            from core.embedded.redis import start_redis
-
-            log(f"starting embedded Redis under {options.data_dir / 'redis'}")
-            server = start_redis(options.data_dir / "redis")
-            stack.callback(server.stop)
-            redis_url = server.url
+    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
+        assert redis_url is not None
         yield database_url, redis_url
 
 
 async def create_database(server_url: str) -> str:
     """Create an empty ``bench_<random>`` database on the server; return its URL."""
     name = f"bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await admin(server_url, f'CREATE DATABASE "{name}"')
     return with_database(server_url, name)
 
 
 async def drop_database(server_url: str, database_url: str) -> None:
     """Drop the bench database (FORCE: a poller killed hard may leave a session behind)."""
-    name = urlsplit(database_url).path.lstrip("/")
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await admin(server_url, f'DROP DATABASE IF EXISTS "{database_name(database_url)}" WITH (FORCE)')
 
 
 async def seed(conn: asyncpg.Connection, options: Options) -> None:

@@ -44,7 +44,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from cryptography.fernet import Fernet
@@ -57,6 +56,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.queries import queries  # noqa: E402
+from loadtests.servers import admin, database_name, servers, with_database  # noqa: E402
 
 SMALL_ROWS = 10_000
 DEFAULT_LARGE_ROWS = 1_000_000
@@ -198,41 +198,11 @@ def log(message: str) -> None:
     print(f"[flat_cost] {message}", file=sys.stderr, flush=True)
 
 
-def with_database(url: str, name: str) -> str:
-    """The same server URL with its database replaced by ``name``."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def database_name(url: str) -> str:
-    """The database part of a URL."""
-    return urlsplit(url).path.lstrip("/")
-
-
 @contextlib.contextmanager
 def server(options: Options) -> Iterator[str]:
     """The server URL: the given one, else an embedded PostgreSQL stopped on exit."""
-    if options.database_url:
-        yield options.database_url
-        return
-    from core.embedded.postgres import start_postgres
-
-    log(f"starting embedded PostgreSQL under {options.data_dir / 'postgres'}")
-    postgres = start_postgres(options.data_dir / "postgres")
-    try:
-        yield postgres.url
-    finally:
-        if not postgres.adopted:
-            # An adopted server was left running by someone else: not ours to stop.
-            postgres.stop()
-
-
-async def admin(server_url: str, sql: str) -> None:
-    """Run one statement on the server's maintenance database."""
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    with servers(options.database_url, None, options.data_dir, log, redis=False) as (database_url, _):
+        yield database_url
 
 
 async def load(conn: asyncpg.Connection, size: Size, options: Options) -> None:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -57,6 +57,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
+from loadtests.servers import admin, servers, with_database  # noqa: E402
 
 TARGET = {"p50_ms": 5.0, "p99_ms": 50.0}
 ASSISTANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -139,11 +140,6 @@ def log(message: str) -> None:
     print(f"[idle_lag] {message}", file=sys.stderr, flush=True)
 
 
-def with_database(url: str, name: str) -> str:
-    """The same server URL with its database replaced by ``name``."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as s:
@@ -155,36 +151,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def services(options: Options) -> Iterator[tuple[str, str]]:
     """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    if options.database_url and options.redis_url:
-        yield options.database_url, options.redis_url
-        return
-    with contextlib.ExitStack() as stack:
-        database_url, redis_url = options.database_url, options.redis_url
-        if not database_url:
-            from core.embedded.postgres import start_postgres
-
-            log(f"starting embedded PostgreSQL under {options.data_dir / 'postgres'}")
-            postgres = start_postgres(options.data_dir / "postgres")
-            if not postgres.adopted:
-                # An adopted server was left running by someone else: not ours to stop.
-                stack.callback(postgres.stop)
-            database_url = postgres.url
-        if not redis_url:
-            from core.embedded.redis import start_redis
-
-            log(f"starting embedded Redis under {options.data_dir / 'redis'}")
-            server = start_redis(options.data_dir / "redis")
-            stack.callback(server.stop)
-            redis_url = server.url
+    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
+        assert redis_url is not None
         yield database_url, redis_url
-
-
-async def admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def start_services(

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from core.db import DATABASE_ERRORS
 from core.metrics import Metrics
 from core.queries import queries
 from poller.sync import backoff_delay
@@ -47,13 +48,6 @@ STABLE_AFTER = 30.0
 SKIP_MARGIN = 0.01
 APPLICATION_NAME = "reminders-poller-listen"
 
-DATABASE_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
 
 
 class ListenerLost(ConnectionError):

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
 import httpx
 import redis.asyncio as redis
 import structlog
@@ -21,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from core.crypto import PayloadCipher
-from core.db import Pool
+from core.db import DATABASE_ERRORS, Pool
 from core.events import Occurrence
 from core.exceptions import PayloadCryptoError
 from core.logging import renders_json
@@ -41,13 +40,6 @@ log = structlog.get_logger("poller")
 
 # Any Redis failure (down, loading, out of memory...) leaves the events in the outbox for later.
 REDIS_ERRORS = (RedisError, OSError)
-DATABASE_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
 # A heartbeat at most this often (seconds); entries older than HEARTBEAT_TTL are trimmed (by any
 # poller, every HEARTBEAT_TRIM_EVERY seconds), so pollers long gone do not pile up.
 HEARTBEAT_EVERY = 1.0

@@ -1,0 +1,60 @@
+"""What the benchmarks share: the servers they run against, and throw-away databases on them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+
+@contextlib.contextmanager
+def servers(
+    database_url: str | None,
+    redis_url: str | None,
+    data_dir: Path,
+    log: Callable[[str], None],
+    *,
+    redis: bool = True,
+) -> Iterator[tuple[str, str | None]]:
+    """The (database, Redis) server URLs: the given ones, else embedded servers under ``data_dir``
+    stopped on exit. ``redis=False``: no Redis is started (its URL stays None)."""
+    with contextlib.ExitStack() as stack:
+        if not database_url:
+            from core.embedded.postgres import start_postgres
+
+            log(f"starting embedded PostgreSQL under {data_dir / 'postgres'}")
+            postgres = start_postgres(data_dir / "postgres")
+            if not postgres.adopted:
+                # An adopted server was left running by someone else: not ours to stop.
+                stack.callback(postgres.stop)
+            database_url = postgres.url
+        if redis and not redis_url:
+            from core.embedded.redis import start_redis
+
+            log(f"starting embedded Redis under {data_dir / 'redis'}")
+            server = start_redis(data_dir / "redis")
+            stack.callback(server.stop)
+            redis_url = server.url
+        yield database_url, redis_url
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL with its database replaced by ``name``."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def database_name(url: str) -> str:
+    """The database a URL names."""
+    return urlsplit(url).path.lstrip("/")
+
+
+async def admin(server_url: str, sql: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server's maintenance connection."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
