@@ -241,7 +241,7 @@ def _second_pass_after(expression: str, tz: ZoneInfo, after: datetime) -> dateti
     The local iterator only ever names the first pass; its twin is the same wall time one offset
     change later, so the first passes at most ``_MAX_SHIFT`` before ``after`` are looked at.
     """
-    if offset_at(after - _MAX_SHIFT, tz) <= offset_at(after + _MAX_SHIFT, tz):
+    if _offset_at(after - _MAX_SHIFT, tz) <= _offset_at(after + _MAX_SHIFT, tz):
         return None  # no clock goes back around here: nothing is repeated
     itr = _local_iterator(expression, (after - _MAX_SHIFT).astimezone(tz))
     for _ in range(4 * 3600):
@@ -256,7 +256,7 @@ def _second_pass_after(expression: str, tz: ZoneInfo, after: datetime) -> dateti
     return None
 
 
-def offset_at(moment: datetime, tz: ZoneInfo) -> timedelta:
+def _offset_at(moment: datetime, tz: ZoneInfo) -> timedelta:
     """The zone's UTC offset at an instant."""
     result = moment.astimezone(tz).utcoffset()
     assert result is not None

@@ -33,7 +33,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -61,7 +60,7 @@ from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from loadtests.servers import admin, database_name, servers, with_database  # noqa: E402
+from loadtests.servers import admin, database_name, servers, stop_processes, with_database  # noqa: E402
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
 PREFERRED_ZONES = (
@@ -369,19 +368,9 @@ async def watch(client: redis.Redis, pollers: list[PollerProcess], options: Opti
         await asyncio.sleep(LLEN_SAMPLE_SECONDS)
 
 
-async def stop_pollers(pollers: list[PollerProcess], grace: float = 30) -> None:
-    """SIGTERM every poller (each finishes its batch), then kill whatever is still up after ``grace``."""
-    for p in pollers:
-        if p.process.returncode is None:
-            p.process.send_signal(signal.SIGTERM)
-    for p in pollers:
-        try:
-            await asyncio.wait_for(p.process.wait(), grace)
-        except TimeoutError:
-            log(f"poller {p.index} ignored SIGTERM for {grace:.0f}s; killing it")
-            p.process.kill()
-            await p.process.wait()
-        p.log_file.close()
+async def stop_pollers(pollers: list[PollerProcess]) -> None:
+    """SIGTERM every poller (each finishes its batch); kill whatever is still up after 30 s."""
+    await stop_processes([(f"poller {p.index}", p.process, p.log_file) for p in pollers], log)
 
 
 def summarize_logs(pollers: list[PollerProcess]) -> list[str]:

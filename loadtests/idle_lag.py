@@ -32,7 +32,6 @@ import math
 import os
 import random
 import secrets
-import signal
 import socket
 import sys
 import tempfile
@@ -57,7 +56,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
-from loadtests.servers import admin, servers, with_database  # noqa: E402
+from loadtests.servers import admin, servers, stop_processes, with_database  # noqa: E402
 
 TARGET = {"p50_ms": 5.0, "p99_ms": 50.0}
 ASSISTANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -228,19 +227,9 @@ def check_alive(services_: list[Service]) -> None:
         )
 
 
-async def stop_services(services_: list[Service], grace: float = 30) -> None:
-    """SIGTERM each process, then kill whatever is still up after ``grace``."""
-    for s in services_:
-        if s.process.returncode is None:
-            s.process.send_signal(signal.SIGTERM)
-    for s in services_:
-        try:
-            await asyncio.wait_for(s.process.wait(), grace)
-        except TimeoutError:
-            log(f"{s.name} ignored SIGTERM for {grace:.0f}s; killing it")
-            s.process.kill()
-            await s.process.wait()
-        s.log_file.close()
+async def stop_services(services_: list[Service]) -> None:
+    """SIGTERM each process; kill whatever is still up after 30 s."""
+    await stop_processes([(s.name, s.process, s.log_file) for s in services_], log)
 
 
 async def create_all(

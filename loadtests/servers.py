@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+import signal
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -58,3 +61,22 @@ async def admin(server_url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def stop_processes(
+    children: Sequence[tuple[str, asyncio.subprocess.Process, IO[bytes]]],
+    log: Callable[[str], None],
+    grace: float = 30,
+) -> None:
+    """SIGTERM each (name, process, log file), kill whatever is still up after ``grace``, close the logs."""
+    for _, process, _ in children:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process, log_file in children:
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            log(f"{name} ignored SIGTERM for {grace:.0f}s; killing it")
+            process.kill()
+            await process.wait()
+        log_file.close()

@@ -42,26 +42,35 @@ class Stack:
     logs: list[Path]
 
 
-@asynccontextmanager
-async def running_stack(
-    database_url: str, redis_url: str, log_dir: Path, log_level: str = "INFO"
-) -> AsyncIterator[Stack]:
-    """Start the API (uvicorn) and one poller on these services; stop both cleanly after."""
-    port = free_port()
-    env = {
+def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of the service processes a test starts: these servers, the test's keys."""
+    return {
         # The caller's REMINDERS_* (CI may point them at the shared servers) must not leak in.
         **{k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")},
         "REMINDERS_DATABASE_URL": database_url,
         "REMINDERS_REDIS_URL": redis_url,
         "REMINDERS_BOOTSTRAP_API_KEY": TEST_API_KEY,
         "REMINDERS_PAYLOAD_KEYS": TEST_PAYLOAD_KEY,
-        "REMINDERS_API_URL": f"http://127.0.0.1:{port}",
         "REMINDERS_LOG_FORMAT": "json",
-        "REMINDERS_LOG_LEVEL": log_level,
         "REMINDERS_POLL_INTERVAL": "0.2",
         "REMINDERS_METRICS_PORT": "0",  # a free port per test run is not worth it; 9100 may be taken
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
+
+
+@asynccontextmanager
+async def running_stack(
+    database_url: str, redis_url: str, log_dir: Path, log_level: str = "INFO"
+) -> AsyncIterator[Stack]:
+    """Start the API (uvicorn) and one poller on these services; stop both cleanly after."""
+    port = free_port()
+    env = service_env(
+        database_url,
+        redis_url,
+        REMINDERS_API_URL=f"http://127.0.0.1:{port}",
+        REMINDERS_LOG_LEVEL=log_level,
+    )
     commands = {
         "api": [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port)],
         "poller": [sys.executable, "-m", "poller"],
@@ -99,20 +108,13 @@ async def running_stack(
 async def running_up(database_url: str, redis_url: str, data_dir: Path) -> AsyncIterator[Stack]:
     """`reminders up` itself (what `make run` runs), on these services, with one poller; Ctrl-C after."""
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("REMINDERS_")},
-        "REMINDERS_DATABASE_URL": database_url,
-        "REMINDERS_REDIS_URL": redis_url,
-        "REMINDERS_BOOTSTRAP_API_KEY": TEST_API_KEY,
-        "REMINDERS_PAYLOAD_KEYS": TEST_PAYLOAD_KEY,
-        "REMINDERS_API_PORT": str(port),
-        "REMINDERS_DATA_DIR": str(data_dir),
-        "REMINDERS_POLLERS": "1",
-        "REMINDERS_POLL_INTERVAL": "0.2",
-        "REMINDERS_METRICS_PORT": "0",
-        "REMINDERS_LOG_FORMAT": "json",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = service_env(
+        database_url,
+        redis_url,
+        REMINDERS_API_PORT=str(port),
+        REMINDERS_DATA_DIR=str(data_dir),
+        REMINDERS_POLLERS="1",
+    )
     log = data_dir / "up.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
