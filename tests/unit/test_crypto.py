@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
 from cryptography.fernet import Fernet
 
-from core.crypto import PayloadCipher, key_fingerprint
+from core.crypto import VERSION, PayloadCipher, key_fingerprint
 from core.exceptions import PayloadDecryptionError, PayloadKeyError
 from core.settings import Settings
 
@@ -21,8 +22,38 @@ def test_round_trip_and_the_token_hides_the_text() -> None:
     token = cipher.encrypt(TEXT)
     assert b"Meeting" not in token
     assert cipher.decrypt(token) == TEXT
-    # Fernet tokens carry a random IV: the same text never encrypts to the same bytes.
+    # Each token carries a random nonce: the same text never encrypts to the same bytes.
     assert cipher.encrypt(TEXT) != token
+    assert token[:1] == VERSION
+
+
+def test_fernet_tokens_from_before_the_gcm_format_still_decrypt_and_rotate_to_it() -> None:
+    legacy = Fernet(KEY_A.encode()).encrypt(TEXT.encode())
+    cipher = PayloadCipher([KEY_B, KEY_A])
+    assert cipher.decrypt(legacy) == TEXT
+    rotated = cipher.rotate(legacy)
+    assert rotated[:1] == VERSION
+    assert PayloadCipher([KEY_B]).decrypt(rotated) == TEXT
+
+
+@pytest.mark.parametrize("position", [0, 1, 5, 20, -1])
+def test_any_flipped_byte_of_a_gcm_token_is_refused(position: int) -> None:
+    # The header (format and key tag) is authenticated too, not only the ciphertext.
+    cipher = PayloadCipher([KEY_A])
+    token = bytearray(cipher.encrypt(TEXT))
+    token[position] ^= 1
+    with pytest.raises(PayloadDecryptionError):
+        cipher.decrypt(bytes(token))
+
+
+def test_the_gcm_key_is_derived_not_the_configured_key_itself() -> None:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    token = PayloadCipher([KEY_A]).encrypt(TEXT)
+    raw = base64.urlsafe_b64decode(KEY_A)
+    with pytest.raises(InvalidTag):
+        AESGCM(raw).decrypt(token[5:17], token[17:], token[:5])
 
 
 def test_key_id_is_a_short_fingerprint_never_the_key() -> None:
