@@ -68,6 +68,7 @@ def _event(row: asyncpg.Record, cipher: PayloadCipher | None) -> SentEvent:
         scheduled_for=row["scheduled_for"],
         triggered_at=row["triggered_at"],
         created_at=row["created_at"],
+        ack_required=row["ack_required"],
         late=row["late"],
     )
     return SentEvent(row["sent_at"], occurrence, cipher is not None)

@@ -22,7 +22,8 @@ from core.cron import GapPolicy, RepeatedPolicy, next_fire
 MISSED_LIMIT = 1000
 
 
-@dataclass(frozen=True, slots=True)
+# Fire and Plan are built per claimed row: not frozen, for the reason given on core.events.Occurrence.
+@dataclass(slots=True)
 class Fire:
     """One occurrence to send now."""
 
@@ -30,7 +31,7 @@ class Fire:
     late: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     """The outcome of claiming one due reminder."""
 
@@ -114,20 +115,21 @@ def _plan(
         # Fired: waiting for the assistant's ack, unless none is expected.
         return Plan([Fire(scheduled_for, is_late)], None, "active" if ack_required else "completed")
 
-    def following(moment: datetime) -> datetime:
-        assert cron_expression is not None
-        return next_fire(cron_expression, timezone, moment, gap=dst_gap, repeated=dst_repeated)
-
     if scheduled_for >= late_before:
         # On time (the common case): one fire, and the series moves on by one step. If that next
         # step is already due it is claimed again right away, and judged on its own lateness.
-        return Plan([Fire(scheduled_for, False)], following(scheduled_for), "active")
+        following = next_fire(cron_expression, timezone, scheduled_for, gap=dst_gap, repeated=dst_repeated)
+        return Plan([Fire(scheduled_for, False)], following, "active")
+
+    def following_after(moment: datetime) -> datetime:
+        assert cron_expression is not None
+        return next_fire(cron_expression, timezone, moment, gap=dst_gap, repeated=dst_repeated)
 
     # Late: gather what was missed up to now, in order, bounded.
     missed = [scheduled_for]
     current = scheduled_for
     while True:
-        current = following(current)
+        current = following_after(current)
         if current > db_now or len(missed) > MISSED_LIMIT:
             break
         missed.append(current)
@@ -135,7 +137,7 @@ def _plan(
     if truncated:
         # More than MISSED_LIMIT missed: stop looking and restart the series from now.
         missed = missed[:MISSED_LIMIT]
-        current = following(db_now)
+        current = following_after(db_now)
     late_ones = [t for t in missed if t < late_before]
     on_time = [Fire(t, False) for t in missed if t >= late_before]
     if misfire_policy == "skip":

@@ -13,7 +13,7 @@ from core.crypto import PayloadCipher
 from core.db import Pool
 from core.events import Occurrence, event_id_for, format_time
 from core.queries import queries
-from poller.advance import plan
+from poller.advance import Fire, plan
 
 POLLER_ACTOR = "poller"
 
@@ -65,7 +65,8 @@ async def claim_batch(
         if not rows:
             return ClaimResult(0, [])
         fired_at: datetime = rows[0]["db_now"]
-        by_event: dict[UUID, tuple[asyncpg.Record, datetime, bool]] = {}
+        # Aligned with batch.event_ids: the row and fire behind each occurrence to record.
+        sources: list[tuple[asyncpg.Record, Fire]] = []
         for row in rows:
             reminder_id: UUID = row["reminder_id"]
             outcome = plan(
@@ -97,7 +98,7 @@ async def claim_batch(
                 batch.event_reminders.append(reminder_id)
                 batch.scheduled.append(fire.scheduled_for)
                 batch.late.append(fire.late)
-                by_event[event_id] = (row, fire.scheduled_for, fire.late)
+                sources.append((row, fire))
 
             for missed in outcome.skipped:
                 batch.audit(
@@ -126,15 +127,20 @@ async def claim_batch(
             batch.late,
             fired_at,
         )
-        # Each fire is audited in the same transaction; an occurrence already recorded is not new.
-        for record in inserted:
-            row, scheduled_for, late = by_event[record["event_id"]]
+        recorded = list(zip(batch.event_ids, sources, strict=True))
+        if len(inserted) < len(recorded):
+            # An occurrence already recorded (by a poller that died before its push) is not new:
+            # the sweep pushes it. Only when some were refused is the id set worth building.
+            new = {record["event_id"] for record in inserted}
+            recorded = [item for item in recorded if item[0] in new]
+        # Each fire is audited in the same transaction.
+        for event_id, (row, fire) in recorded:
             batch.audit(
                 "fire",
                 row["reminder_id"],
-                event_id=str(record["event_id"]),
-                scheduled_for=format_time(scheduled_for),
-                late=late,
+                event_id=str(event_id),
+                scheduled_for=format_time(fire.scheduled_for),
+                late=fire.late,
             )
         if batch.audit_actions:
             await conn.execute(
@@ -144,20 +150,18 @@ async def claim_batch(
                 batch.audit_reminders,
                 batch.audit_details,
             )
-    occurrences = []
-    for record in inserted:
-        row, scheduled_for, late = by_event[record["event_id"]]
-        occurrences.append(
-            occurrence_from_row(
-                row,
-                cipher=cipher,
-                event_id=record["event_id"],
-                attempt=1,
-                triggered_at=fired_at,
-                scheduled_for=scheduled_for,
-                late=late,
-            )
+    occurrences = [
+        occurrence_from_row(
+            row,
+            cipher=cipher,
+            event_id=event_id,
+            attempt=1,
+            triggered_at=fired_at,
+            scheduled_for=fire.scheduled_for,
+            late=fire.late,
         )
+        for event_id, (row, fire) in recorded
+    ]
     occurrences.sort(key=lambda o: (o.scheduled_for, str(o.reminder_id)))
     skipped = sum(1 for action in batch.audit_actions if action == "skip")
     return ClaimResult(len(rows), occurrences, skipped)
@@ -189,5 +193,6 @@ def occurrence_from_row(
         scheduled_for=scheduled_for,
         triggered_at=triggered_at,
         created_at=row["created_at"],
+        ack_required=row["ack_required"],
         late=late,
     )

@@ -214,7 +214,10 @@ class Poller:
             return
         pushed_at = self.clock() + self._db_offset
         marked = await self.pool.fetch(
-            queries["mark_sent"], [o.event_id for o in occurrences], self.settings.ack_timeout
+            queries["mark_sent"],
+            [o.event_id for o in occurrences],
+            [o.ack_required for o in occurrences],
+            self.settings.ack_timeout,
         )
         self.fired += len(occurrences)
         self._count_sent(occurrences, {r["event_id"] for r in marked}, pushed_at)

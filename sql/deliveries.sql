@@ -9,19 +9,21 @@ SELECT * FROM deliveries WHERE event_id = $1 AND reminder_id = $2 FOR UPDATE;
 UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now() WHERE event_id = $1;
 
 -- name: mark_sent
--- Deliveries Redis confirmed ($1); only pending ones move, so a late confirmation never undoes an
--- ack. When the reminder expects an ack, the redelivery time is set: the ack timeout ($2 s)
--- doubled per attempt already made, plus up to 20 % jitter so a burst is not retried in lockstep.
+-- Deliveries Redis confirmed ($1), each with whether its reminder expects an ack ($2, aligned);
+-- only pending ones move, so a late confirmation never undoes an ack. When an ack is expected,
+-- the redelivery time is set: the ack timeout ($3 s) doubled per attempt already made, plus up to
+-- 20 % jitter so a burst is not retried in lockstep. The flags come from the rows the occurrences
+-- were built from, which saves a join to reminders per delivery on the hot path.
 -- Returns the deliveries it moved: those are the ones counted as fired or redelivered.
 UPDATE deliveries AS d
 SET state = 'sent',
     sent_at = now(),
     updated_at = now(),
-    next_attempt_at = CASE WHEN r.ack_required THEN
-        now() + make_interval(secs => $2 * power(2, d.attempt - 1) * (1 + random() * 0.2))
+    next_attempt_at = CASE WHEN s.ack_required THEN
+        now() + make_interval(secs => $3 * power(2, d.attempt - 1) * (1 + random() * 0.2))
     END
-FROM reminders AS r
-WHERE d.event_id = ANY($1::uuid[]) AND d.state = 'pending' AND r.id = d.reminder_id
+FROM unnest($1::uuid[], $2::bool[]) AS s(event_id, ack_required)
+WHERE d.event_id = s.event_id AND d.state = 'pending'
 RETURNING d.event_id;
 
 -- name: stale_pending_deliveries
@@ -29,7 +31,7 @@ RETURNING d.event_id;
 -- died between commit and push, or Redis was down): everything needed to push them again.
 SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
        r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload,
-       r.payload_ciphertext, r.created_at
+       r.payload_ciphertext, r.created_at, r.ack_required
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
 WHERE d.state = 'pending' AND d.updated_at <= now() - make_interval(secs => $1)
@@ -57,7 +59,7 @@ WITH due AS (
               d.created_at AS triggered_at
 )
 SELECT b.event_id, b.reminder_id, b.attempt, b.state, b.scheduled_for, b.late, b.triggered_at,
-       r.assistant_id, r.user_id, r.type, r.payload, r.payload_ciphertext, r.created_at
+       r.assistant_id, r.user_id, r.type, r.payload, r.payload_ciphertext, r.created_at, r.ack_required
 FROM bumped AS b
 JOIN reminders AS r ON r.id = b.reminder_id;
 
@@ -65,7 +67,7 @@ JOIN reminders AS r ON r.id = b.reminder_id;
 -- Dead deliveries at least $1 seconds old whose event never reached the dead-letter list.
 SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
        r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload,
-       r.payload_ciphertext, r.created_at
+       r.payload_ciphertext, r.created_at, r.ack_required
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
 WHERE d.state = 'dead' AND d.dead_lettered_at IS NULL

@@ -31,7 +31,7 @@ WHERE attempt = 1 AND sent_at >= now() - make_interval(secs => $1);
 -- first. Acked (and later dead) deliveries keep their sent_at, so they count as pushed too. The
 -- payload columns are NULL unless $4: the tail decrypts payloads only when asked to.
 SELECT d.event_id, d.attempt, d.reminder_id, d.scheduled_for, d.sent_at, d.late,
-       d.created_at AS triggered_at, r.assistant_id, r.user_id, r.type, r.created_at,
+       d.created_at AS triggered_at, r.assistant_id, r.user_id, r.type, r.created_at, r.ack_required,
        CASE WHEN $4::bool THEN r.payload END AS payload,
        CASE WHEN $4::bool THEN r.payload_ciphertext END AS payload_ciphertext
 FROM deliveries d

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from core.events import EVENT_TYPE, Occurrence, encode_event, event_id_for, format_time
+from core.events import EVENT_NAMESPACE, EVENT_TYPE, Occurrence, encode_event, event_id_for, format_time
 
 REMINDER = UUID("11111111-1111-4111-8111-111111111111")
 OTHER_REMINDER = UUID("22222222-2222-4222-8222-222222222222")
@@ -29,6 +30,16 @@ def test_event_id_is_deterministic() -> None:
 
 def test_event_id_is_a_uuid5() -> None:
     assert event_id_for(REMINDER, datetime(2025, 4, 6, 12, tzinfo=UTC)).version == 5
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [datetime(2025, 4, 6, 12, tzinfo=UTC), datetime(2025, 10, 26, 2, 30, 15, 123456, tzinfo=UTC)],
+)
+def test_event_id_is_exactly_the_stdlib_uuid5_of_reminder_and_time(moment: datetime) -> None:
+    # Ids already stored in deliveries must keep matching: the fast spelling changes nothing.
+    expected = uuid.uuid5(EVENT_NAMESPACE, f"{REMINDER}/{moment.isoformat()}")
+    assert event_id_for(REMINDER, moment) == expected
 
 
 @pytest.mark.parametrize(
@@ -119,6 +130,7 @@ def _occurrence(**overrides: Any) -> Occurrence:
         "scheduled_for": datetime(2025, 4, 6, 12, tzinfo=UTC),
         "triggered_at": datetime(2025, 4, 6, 12, tzinfo=UTC),
         "created_at": datetime(2025, 4, 5, 10, tzinfo=UTC),
+        "ack_required": True,
     }
     fields.update(overrides)
     return Occurrence(**fields)

@@ -26,6 +26,7 @@ def occurrence(attempt: int = 1) -> Occurrence:
         scheduled_for=AT,
         triggered_at=AT + timedelta(milliseconds=12),
         created_at=AT,
+        ack_required=False,
     )
 
 
