@@ -126,6 +126,7 @@ async def claim_batch(
             batch.scheduled,
             batch.late,
             fired_at,
+            POLLER_ACTOR,
         )
         recorded = list(zip(batch.event_ids, sources, strict=True))
         if len(inserted) < len(recorded):
@@ -133,15 +134,6 @@ async def claim_batch(
             # the sweep pushes it. Only when some were refused is the id set worth building.
             new = {record["event_id"] for record in inserted}
             recorded = [item for item in recorded if item[0] in new]
-        # Each fire is audited in the same transaction.
-        for event_id, (row, fire) in recorded:
-            batch.audit(
-                "fire",
-                row["reminder_id"],
-                event_id=str(event_id),
-                scheduled_for=format_time(fire.scheduled_for),
-                late=fire.late,
-            )
         if batch.audit_actions:
             await conn.execute(
                 queries["insert_audits"],

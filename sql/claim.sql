@@ -15,10 +15,11 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: record_fires
 -- In one statement: move each claimed reminder on ($1 ids, $2 next_run_at, $3 status, $4 how many
--- occurrences it sent) and write one pending delivery per occurrence sent ($5 event ids, $6 reminder
--- ids, $7 scheduled_for, $8 late), all at $9. The unique (reminder_id, scheduled_for) key stops an
--- occurrence from being recorded twice; RETURNING names the new deliveries, and only those are
--- pushed.
+-- occurrences it sent), write one pending delivery per occurrence sent ($5 event ids, $6 reminder
+-- ids, $7 scheduled_for, $8 late), all at $9, and audit each new one as a fire by actor $10. The
+-- unique (reminder_id, scheduled_for) key stops an occurrence from being recorded twice; RETURNING
+-- names the new deliveries, and only those are pushed. The audit details are built here, not in
+-- Python, so a batch sends its rows once; scheduled_for is spelled as core.events.format_time does.
 WITH moved AS (
     UPDATE reminders AS r
     SET next_run_at = f.next_run_at,
@@ -29,13 +30,25 @@ WITH moved AS (
     FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[])
         AS f(id, next_run_at, status, fired)
     WHERE r.id = f.id
+), recorded AS (
+    INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, late, created_at, updated_at)
+    SELECT o.event_id, o.reminder_id, o.scheduled_for, 1, 'pending', o.late, $9, $9
+    FROM unnest($5::uuid[], $6::uuid[], $7::timestamptz[], $8::bool[])
+        AS o(event_id, reminder_id, scheduled_for, late)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id, reminder_id, scheduled_for, late
+), audited AS (
+    INSERT INTO audit_log (actor, action, reminder_id, details)
+    SELECT $10, 'fire', f.reminder_id, jsonb_build_object(
+        'event_id', f.event_id,
+        'scheduled_for', to_char(f.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+            || CASE WHEN extract(microseconds FROM f.scheduled_for)::bigint % 1000000 >= 1000
+                    THEN to_char(f.scheduled_for AT TIME ZONE 'UTC', '.MS') ELSE '' END
+            || 'Z',
+        'late', f.late)
+    FROM recorded AS f
 )
-INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, late, created_at, updated_at)
-SELECT o.event_id, o.reminder_id, o.scheduled_for, 1, 'pending', o.late, $9, $9
-FROM unnest($5::uuid[], $6::uuid[], $7::timestamptz[], $8::bool[])
-    AS o(event_id, reminder_id, scheduled_for, late)
-ON CONFLICT DO NOTHING
-RETURNING event_id;
+SELECT event_id FROM recorded;
 
 -- name: next_due
 -- The soonest upcoming fire and the database clock, to plan a precise wake-up.

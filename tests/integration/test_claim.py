@@ -9,6 +9,7 @@ import orjson
 import redis.asyncio as redis
 
 from core.db import Pool
+from core.events import format_time
 from core.redis_keys import EVENT_QUEUE
 from core.settings import Settings
 from poller.claim import claim_batch
@@ -107,3 +108,28 @@ async def test_one_poller_draining_in_several_lanes_fires_each_reminder_once(
     assert len({e["event_id"] for e in events}) == 3000
     states = await pool.fetch("SELECT state, count(*) FROM deliveries GROUP BY state")
     assert {r["state"]: r["count"] for r in states} == {"sent": 3000}
+
+
+async def test_each_fire_is_audited_with_its_event_id_time_and_lateness(pool: Pool) -> None:
+    # The fire audit is written by record_fires in SQL: its time text must match format_time.
+    now = datetime(2030, 1, 1, 10, 0, 5, tzinfo=UTC)
+    whole = await insert_reminder(pool, next_run_at=now - timedelta(seconds=1))
+    with_millis = await insert_reminder(pool, next_run_at=now - timedelta(seconds=2, microseconds=-4567))
+    late = await insert_reminder(pool, next_run_at=now - timedelta(hours=1, microseconds=999))
+    result = await claim_batch(pool, 10, now=now, cipher=payload_cipher())
+    by_reminder = {o.reminder_id: o for o in result.occurrences}
+    rows = await pool.fetch("SELECT actor, reminder_id, details FROM audit_log WHERE action = 'fire'")
+    assert len(rows) == 3
+    for row in rows:
+        occurrence = by_reminder[row["reminder_id"]]
+        assert row["actor"] == "poller"
+        assert orjson.loads(row["details"]) == {
+            "event_id": str(occurrence.event_id),
+            "scheduled_for": format_time(occurrence.scheduled_for),
+            "late": occurrence.late,
+        }
+    texts = {r["reminder_id"]: orjson.loads(r["details"])["scheduled_for"] for r in rows}
+    assert texts[whole] == "2030-01-01T10:00:04Z"
+    assert texts[with_millis] == "2030-01-01T10:00:03.004Z"
+    assert texts[late] == "2030-01-01T09:00:04.999Z"
+    assert by_reminder[late].late and not by_reminder[whole].late
