@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # Comma-separated. "secret" acts for every assistant; "secret@uuid[;uuid]" only for those.
     # Keys created with `reminders keys create` live in the database instead (hashed).
     api_keys: str = ""
-    # Comma-separated Fernet keys: the first encrypts payloads, all of them decrypt (rotation).
+    # Comma-separated keys in Fernet's format (core/crypto.py derives AES-GCM keys from them): the
+    # first encrypts payloads, all of them decrypt (rotation).
     payload_keys: SecretStr | None = None
 
     # JWT bearer tokens. The accepted algorithms come from here, never from the token.
