@@ -60,6 +60,13 @@ from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from loadtests.procstat import (  # noqa: E402
+    calibration_ms,
+    cpu_seconds,
+    machine_busy_ticks,
+    parent,
+    tree_cpu_seconds,
+)
 from loadtests.servers import admin, database_name, servers, stop_processes, with_database  # noqa: E402
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
@@ -482,10 +489,15 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
             log(f"seeded {options.n} reminders in {took:.2f}s; starting {options.pollers} poller(s)")
             peak_rss: list[float | None] = []
             with tempfile.TemporaryDirectory(prefix="burst-") as log_dir:
+                server_pids = await local_server_pids(conn, client)
+                servers_cpu = tree_cpu_seconds(server_pids)
+                busy_before = machine_busy_ticks()
                 started = time.monotonic()
                 try:
                     await start_pollers(options, database_url, redis_url, Path(log_dir), pollers)
                     drain = await watch(client, pollers, options, started)
+                    # Read while the pollers and their database sessions still live.
+                    cpu = cpu_use(pollers, server_pids, servers_cpu, busy_before, options.n)
                     if not drain.timed_out:
                         # Anything pushed twice would typically land just after the last event.
                         await asyncio.sleep(options.settle)
@@ -526,7 +538,50 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
         "first_event_s": None if drain.first_event is None else round(drain.first_event, 3),
         "timed_out": drain.timed_out,
         "poller_exit_codes": [p.process.returncode for p in pollers],
+        **cpu,
+        "calibration_ms": calibration_ms(),
         **result,
+    }
+
+
+async def local_server_pids(conn: asyncpg.Connection, client: redis.Redis) -> list[int]:
+    """The PostgreSQL postmaster and the Redis server process, when they run on this machine."""
+    pids: list[int] = []
+    backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+    postmaster = parent(backend)
+    if postmaster is not None and _command(backend) == "postgres":
+        pids.append(postmaster)
+    redis_pid = int((await client.info("server"))["process_id"])
+    if _command(redis_pid).startswith("redis"):
+        pids.append(redis_pid)
+    return pids
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_use(
+    pollers: list[PollerProcess],
+    server_pids: list[int],
+    servers_before: float,
+    busy_before: tuple[int, int],
+    fires: int,
+) -> dict[str, Any]:
+    """CPU time per fire (µs) of the pollers and of the servers (Postgres, Redis) when they run
+    here, and how busy the machine was (0..1), from the pollers' start to the last event."""
+    busy, total = (after - before for after, before in zip(machine_busy_ticks(), busy_before, strict=True))
+    pollers_cpu = sum(cpu_seconds(p.process.pid) for p in pollers)
+    servers_cpu = tree_cpu_seconds(server_pids) - servers_before
+    return {
+        "cpu_us_per_fire": {
+            "pollers": round(pollers_cpu / fires * 1e6, 1),
+            "servers": round(servers_cpu / fires * 1e6, 1),
+        },
+        "machine_busy": round(busy / total, 3) if total else None,
     }
 
 
