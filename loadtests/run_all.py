@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from loadtests.procstat import calibration_ms  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the set, append every result line to --out, print the table; 1 if anything missed."""
     options = parse_args(argv)
     options.out.parent.mkdir(parents=True, exist_ok=True)
+    # Before any benchmark, on a quiet machine: the figure that says how fast this machine is.
+    calibration = calibration_ms()
     rows: list[tuple[str, str, str, str]] = []
     ok = True
     for bench in RUNS:
@@ -117,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     for row in [("benchmark", "figure", "target", "met"), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)))
-    print(f"\nresults appended to {options.out}")
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs, calibration {calibration} ms (a 1,000,000-addition Python "
+        "loop; compare with docs/benchmarks.md before comparing figures)"
+    )
+    print(f"results appended to {options.out}")
     return 0 if ok else 1
 
 
