@@ -21,7 +21,7 @@ from cli.common import database_url, fail, load_settings, reader_gone, redis_url
 from core.events import format_time
 from core.queries import queries
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
-from core.schema import REMINDER_STATUSES, REMINDER_TYPES
+from core.states import REMINDER_STATUSES, REMINDER_TYPES
 
 # A poller refreshes its heartbeat every few seconds; one silent for longer is gone or stuck.
 POLLERS_SEEN_WITHIN = 30.0

@@ -5,14 +5,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-metadata = sa.MetaData()
+from core.states import (
+    DELIVERY_STATES,
+    DST_GAP_POLICIES,
+    DST_REPEATED_POLICIES,
+    MISFIRE_POLICIES,
+    REMINDER_STATUSES,
+    REMINDER_TYPES,
+)
 
-REMINDER_TYPES = ("one_time", "recurring")
-REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled")
-MISFIRE_POLICIES = ("skip", "fire_once", "fire_all")
-DST_GAP_POLICIES = ("shift", "skip")
-DST_REPEATED_POLICIES = ("first", "both")
-DELIVERY_STATES = ("pending", "sent", "acked", "dead")
+metadata = sa.MetaData()
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

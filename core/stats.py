@@ -18,7 +18,7 @@ from core.metrics import Metrics
 from core.queries import queries
 from core.readiness import REDIS_ERRORS
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
-from core.schema import DELIVERY_STATES, REMINDER_STATUSES, REMINDER_TYPES
+from core.states import DELIVERY_STATES, REMINDER_STATUSES, REMINDER_TYPES
 
 log = structlog.get_logger("stats")
 
