@@ -23,6 +23,8 @@ from core.queries import queries
 
 log = structlog.get_logger("readiness")
 
+# Any Redis failure (down, loading, out of memory, a timeout...): the poller leaves its events in the
+# outbox for later, the readiness check reports Redis as not ready.
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 

@@ -17,7 +17,6 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from redis.exceptions import RedisError
 
 from core.crypto import PayloadCipher
 from core.db import DATABASE_ERRORS, Pool
@@ -26,6 +25,7 @@ from core.exceptions import PayloadCryptoError
 from core.logging import renders_json
 from core.metrics import Metrics
 from core.queries import queries
+from core.readiness import REDIS_ERRORS
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.settings import Settings
 from core.stats import refresh_stats
@@ -38,8 +38,6 @@ from poller.wakeup import WakeupListener
 
 log = structlog.get_logger("poller")
 
-# Any Redis failure (down, loading, out of memory...) leaves the events in the outbox for later.
-REDIS_ERRORS = (RedisError, OSError)
 # A heartbeat at most this often (seconds); entries older than HEARTBEAT_TTL are trimmed (by any
 # poller, every HEARTBEAT_TRIM_EVERY seconds), so pollers long gone do not pile up.
 HEARTBEAT_EVERY = 1.0
