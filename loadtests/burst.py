@@ -490,7 +490,7 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
             peak_rss: list[float | None] = []
             with tempfile.TemporaryDirectory(prefix="burst-") as log_dir:
                 server_pids = await local_server_pids(conn, client)
-                servers_cpu = tree_cpu_seconds(server_pids)
+                servers_cpu = {name: tree_cpu_seconds(pids) for name, pids in server_pids.items()}
                 busy_before = machine_busy_ticks()
                 started = time.monotonic()
                 try:
@@ -544,17 +544,15 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
     }
 
 
-async def local_server_pids(conn: asyncpg.Connection, client: redis.Redis) -> list[int]:
-    """The PostgreSQL postmaster and the Redis server process, when they run on this machine."""
-    pids: list[int] = []
+async def local_server_pids(conn: asyncpg.Connection, client: redis.Redis) -> dict[str, list[int]]:
+    """The PostgreSQL postmaster and the Redis server process, by server, when they run here."""
     backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
     postmaster = parent(backend)
-    if postmaster is not None and _command(backend) == "postgres":
-        pids.append(postmaster)
     redis_pid = int((await client.info("server"))["process_id"])
-    if _command(redis_pid).startswith("redis"):
-        pids.append(redis_pid)
-    return pids
+    return {
+        "postgres": [postmaster] if postmaster is not None and _command(backend) == "postgres" else [],
+        "redis": [redis_pid] if _command(redis_pid).startswith("redis") else [],
+    }
 
 
 def _command(pid: int) -> str:
@@ -566,8 +564,8 @@ def _command(pid: int) -> str:
 
 def cpu_use(
     pollers: list[PollerProcess],
-    server_pids: list[int],
-    servers_before: float,
+    server_pids: dict[str, list[int]],
+    servers_before: dict[str, float],
     busy_before: tuple[int, int],
     fires: int,
 ) -> dict[str, Any]:
@@ -575,11 +573,11 @@ def cpu_use(
     here, and how busy the machine was (0..1), from the pollers' start to the last event."""
     busy, total = (after - before for after, before in zip(machine_busy_ticks(), busy_before, strict=True))
     pollers_cpu = sum(cpu_seconds(p.process.pid) for p in pollers)
-    servers_cpu = tree_cpu_seconds(server_pids) - servers_before
+    servers_cpu = {name: tree_cpu_seconds(pids) - servers_before[name] for name, pids in server_pids.items()}
     return {
         "cpu_us_per_fire": {
             "pollers": round(pollers_cpu / fires * 1e6, 1),
-            "servers": round(servers_cpu / fires * 1e6, 1),
+            **{name: round(seconds / fires * 1e6, 1) for name, seconds in servers_cpu.items()},
         },
         "machine_busy": round(busy / total, 3) if total else None,
     }
