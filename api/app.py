@@ -11,7 +11,9 @@ import redis.asyncio as redis
 from fastapi import FastAPI
 
 from api.auth import KeyRing
+from api.deps import security_openapi
 from api.errors import install_error_handlers
+from api.fast_paths import install_fast_paths
 from api.http_metrics import HttpMetrics
 from api.limits import BodyLimit, RateLimit, RateLimiter
 from api.live_cap import LiveCounts
@@ -78,11 +80,13 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.add_middleware(RequestIdMiddleware)
     # The last one added runs first: the rate limit refuses before any body is read.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        RateLimit, limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    )
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    if limiter.enabled:  # off (a rate or burst of 0): not even a layer to pass through
+        app.add_middleware(RateLimit, limiter=limiter)
     # Outermost, so the latency includes every middleware and the answers they give (413, 429).
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.include_router(reminders.router)
     app.include_router(health.router)
+    security_openapi(app)
+    install_fast_paths(app)
     return app

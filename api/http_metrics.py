@@ -8,6 +8,7 @@ refused by a middleware before routing, such as a 429) is ``unmatched``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +25,9 @@ class HttpMetrics:
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.histogram = metrics.http_latency
+        # The labelled child per (method, route, status): labels() checks and locks on every call.
+        # Bounded: methods and route templates are fixed sets, status codes a few dozen.
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,4 +50,8 @@ class HttpMetrics:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.histogram.labels(method, template, str(status)).observe(time.perf_counter() - started)
+            key = (method, template, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.histogram.labels(method, template, str(status))
+            child.observe(time.perf_counter() - started)

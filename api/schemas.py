@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from core.cron import validate_cron, zone
+from core.cron import validate_cron as _validate_cron
+from core.cron import zone
+
+# Parsing a cron expression with croniter is most of validating a create body; the same few
+# expressions come back again and again. Only valid ones are cached (an error is not), keyed on the
+# exact text, so every answer (normalized text or InvalidSchedule) is what validate_cron gives.
+validate_cron = lru_cache(maxsize=4096)(_validate_cron)
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -199,6 +206,30 @@ class Reminder(BaseModel):
     dst_policy: DstPolicy
     created_at: datetime
     updated_at: datetime
+
+
+# Reminder's fields in order; reminder_json writes them as Reminder.model_dump_json would.
+_REMINDER_FIELDS = tuple(Reminder.model_fields)
+
+
+def reminder_json(data: dict[str, Any]) -> bytes:
+    """``Reminder.model_validate(data).model_dump_json()`` for data read from the database, without
+    the model: the same keys in the same order, and the same JSON for each value (UUIDs as strings,
+    aware datetimes in ISO 8601 with ``Z`` for UTC, ``dst_policy`` as an object).
+
+    The values are what the database returns for the reminders columns, so they need no
+    validation; tests/unit/test_schemas.py checks the bytes equal pydantic's.
+    """
+    return orjson.dumps(
+        {name: data[name] for name in _REMINDER_FIELDS}, default=_uuid_text, option=orjson.OPT_UTC_Z
+    )
+
+
+def _uuid_text(value: object) -> str:
+    # asyncpg's UUID subclass is not one orjson serializes natively; its text is the canonical form.
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class ReminderPage(BaseModel):

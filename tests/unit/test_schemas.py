@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 import pytest
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from pydantic import ValidationError
 
-from api.schemas import BIGINT_MAX, MAX_PAYLOAD_BYTES, ReminderCreate
+from api.schemas import (
+    BIGINT_MAX,
+    MAX_GRACE_SECONDS,
+    MAX_PAYLOAD_BYTES,
+    Reminder,
+    ReminderCreate,
+    reminder_json,
+    validate_cron,
+)
+from core.cron import InvalidSchedule
+from core.cron import validate_cron as core_validate_cron
 
 ASSISTANT = "33333333-3333-4333-8333-333333333333"
 
@@ -295,3 +307,62 @@ def test_assistant_id_must_be_a_uuid(assistant_id: object) -> None:
 def test_several_errors_are_all_reported() -> None:
     locs = error_locs(one_time(user_id=-5, timezone="Nowhere/Land", payload="[]", status="x"))
     assert set(locs) == {("user_id",), ("timezone",), ("payload",), ("status",)}
+
+
+def _reminder_row(rng: random.Random) -> dict[str, Any]:
+    """What api/routes/reminders.py makes of a database row, with the types asyncpg returns."""
+
+    def moment() -> datetime | None:
+        if rng.random() < 0.2:
+            return None
+        value = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rng.randint(0, 10**9), microseconds=rng.choice([0, 1, 500_000, rng.randint(0, 999_999)])
+        )
+        if rng.random() < 0.1:  # never from asyncpg (always UTC), but the JSON must still agree
+            value = value.astimezone(timezone(timedelta(hours=rng.randint(-12, 12))))
+        return value
+
+    def uid() -> UUID:
+        return PgUUID(str(uuid4()))  # asyncpg's own UUID subclass
+
+    return {
+        "id": uid(),
+        "user_id": rng.choice([0, BIGINT_MAX, rng.randint(0, BIGINT_MAX)]),
+        "assistant_id": uid(),
+        "created_by_assistant_id": uid(),
+        "type": rng.choice(["one_time", "recurring"]),
+        "trigger_at": moment(),
+        "cron_expression": rng.choice([None, "*/5 * * * *"]),
+        "timezone": rng.choice(["UTC", "Europe/Berlin"]),
+        "payload": rng.choice(['{"a":1}', '{"t":"\u00e9\\n\\u0000 \u2028 \U0001f600"}', '{"x":"\\"/\\\\"}']),
+        "status": rng.choice(["pending", "active", "paused"]),
+        "next_run_at": moment(),
+        "last_triggered_at": moment(),
+        "misfire_policy": rng.choice(["skip", "fire_once", "fire_all"]),
+        "misfire_grace_seconds": rng.randint(0, MAX_GRACE_SECONDS),
+        "ack_required": rng.random() < 0.5,
+        "start_at": moment(),
+        "until": moment(),
+        "max_runs": rng.choice([None, 1, 10**9]),
+        "runs_count": rng.randint(0, 10**6),
+        "dst_policy": {"gap": rng.choice(["shift", "skip"]), "repeated": rng.choice(["first", "both"])},
+        "created_at": moment() or datetime.now(UTC),
+        "updated_at": moment() or datetime.now(UTC),
+    }
+
+
+def test_reminder_json_is_the_models_json() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        row = _reminder_row(rng)
+        assert reminder_json(row) == Reminder.model_validate(row).model_dump_json().encode()
+
+
+def test_cron_validation_is_cached_without_changing_answers() -> None:
+    assert validate_cron("*/5   *  * * *") == core_validate_cron("*/5   *  * * *") == "*/5 * * * *"
+    assert validate_cron("*/5   *  * * *") == "*/5 * * * *"  # from the cache
+    for bad in ("61 * * * *", "", "* * *"):
+        with pytest.raises(InvalidSchedule):
+            validate_cron(bad)
+        with pytest.raises(InvalidSchedule):
+            validate_cron(bad)  # errors are not cached: raised again
