@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, ServiceUnavailable
@@ -41,6 +46,17 @@ def _count_error(request: Request, kind: str) -> None:
         metrics.errors.labels("api", kind).inc()
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by its text ("nan", "inf", "-inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map NotFound→404, Forbidden→403, Conflict→409, backing services down→503."""
 
@@ -73,6 +89,14 @@ def install_error_handlers(app: FastAPI) -> None:
         error = {"type": "value_error", "loc": [exc.location, exc.field], "msg": str(exc)}
         return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        # FastAPI's own answer, except that a non-finite number the JSON parser let in (NaN,
+        # Infinity) is echoed as text: as a float it cannot be encoded, and the 422 became a 500.
+        detail = _finite(jsonable_encoder(exc.errors()))
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(InvalidField, invalid_field)
     app.add_exception_handler(Forbidden, forbidden)

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 
 from api.app import create_app
@@ -137,6 +138,17 @@ async def test_malformed_json_body_is_a_4xx(client: httpx.AsyncClient) -> None:
     )
     assert 400 <= response.status_code < 500
     assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+async def test_non_finite_numbers_are_a_422_naming_the_field_not_a_500(
+    client: httpx.AsyncClient, literal: bytes
+) -> None:
+    # Python's JSON parser accepts these literals; the error answer must still be valid JSON.
+    body = orjson.dumps(one_time(user_id=0)).replace(b'"user_id":0', b'"user_id":' + literal)
+    response = await client.post("/reminders/", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "user_id" in error_fields(response)
 
 
 async def test_past_trigger_at_is_accepted(client: httpx.AsyncClient) -> None:
