@@ -31,6 +31,12 @@ process), sampled every half second during the phase; ``api_cpu_ms_per_request``
 CPU time (user + system) per request, and ``machine_busy`` the share of all CPUs busy (0..1) during
 the phase: Postgres, Redis and locust share this machine, so these tell what limited the rate. The
 exit status is 1 if a target was missed or locust failed, 2 if the benchmark could not run.
+
+``--tool wrk`` drives the same two phases with wrk (``apt-get install wrk``) instead of locust:
+``--processes`` wrk threads, ``--users`` connections, the same bodies (a Lua script) and the same
+JSON lines (``"tool": "wrk"``; its p50/p99 are wrk's, in ms). Locust spends about as much CPU per
+request as the API does here, on the same cores; wrk a small fraction of that, so the API's share
+of the machine, and the rate, are then the API's own. Locust stays the default.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +103,7 @@ class Options:
     data_dir: Path
     log_level: str
     keep: bool
+    tool: str = "locust"
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="the API's REMINDERS_LOG_LEVEL (default WARNING: no access log or per-create line)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--tool",
+        choices=("locust", "wrk"),
+        default="locust",
+        help="load generator (default locust; wrk: far less CPU per request, needs the wrk binary)",
+    )
     args = parser.parse_args(argv)
     for name in ("duration", "users", "processes", "workers"):
         if getattr(args, name) < 1:
@@ -247,6 +261,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         data_dir=args.data_dir,
         log_level=args.log_level,
         keep=args.keep,
+        tool=args.tool,
     )
 
 
@@ -423,6 +438,119 @@ def run_locust(
     return parse_locust_stats(stats_file.read_text())
 
 
+# The wrk scenarios of loadtests/locustfile.py (create: one-time and recurring 2:1; get: random ids),
+# and a done() hook printing the numbers the JSON lines need (times in microseconds).
+WRK_SCRIPT = r"""
+local key = os.getenv("WRK_API_KEY")
+local scenario = os.getenv("WRK_SCENARIO")
+local assistants, ids = {}, {}
+for a in string.gmatch(os.getenv("WRK_ASSISTANTS") or "", "[^,]+") do assistants[#assistants + 1] = a end
+local crons = {"0 10 * * *", "*/15 * * * *", "0 9 * * 1-5"}
+local zones = {"Europe/Berlin", "UTC", "America/New_York", "Asia/Tokyo"}
+local one_time_payloads = {
+  [[{\"text\": \"Meeting\", \"priority\": \"normal\"}]], [[{\"text\": \"Call the bank\"}]],
+}
+local recurring_payloads = {
+  [[{\"check_type\": \"daily_report\", \"report_id\": \"daily_456\"}]],
+  [[{\"monitor_type\": \"currency\", \"currency_pair\": \"USD/EUR\", \"threshold\": 1.05, ]]
+    .. [[\"direction\": \"above\"}]],
+}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("seed", counter)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + seed)
+  wrk.headers["X-API-Key"] = key
+  if scenario == "create" then
+    wrk.headers["Content-Type"] = "application/json"
+  else
+    for line in io.lines(os.getenv("WRK_IDS_FILE")) do
+      if #line > 0 then ids[#ids + 1] = line end
+    end
+  end
+end
+
+local function pick(list) return list[math.random(#list)] end
+
+function request()
+  if scenario ~= "create" then
+    return wrk.format("GET", "/reminders/" .. pick(ids))
+  end
+  local common = string.format('"user_id": %d, "assistant_id": "%s"',
+    math.random(1, 2147483647), pick(assistants))
+  local body
+  if math.random(3) <= 2 then
+    local at = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + math.random(5, 4 * 3600))
+    body = string.format('{%s, "type": "one_time", "trigger_at": "%s", "payload": "%s"}',
+      common, at, pick(one_time_payloads))
+  else
+    body = string.format(
+      '{%s, "type": "recurring", "cron_expression": "%s", "timezone": "%s", "payload": "%s"}',
+      common, pick(crons), pick(zones), pick(recurring_payloads))
+  end
+  return wrk.format("POST", "/reminders/", nil, body)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
+      .. '"p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def parse_wrk_result(text: str) -> LocustStats:
+    """The numbers of wrk's output (the ``WRK_RESULT`` line of WRK_SCRIPT's done hook), in ms."""
+    for line in text.splitlines():
+        if line.startswith("WRK_RESULT "):
+            raw = json.loads(line.removeprefix("WRK_RESULT "))
+            seconds = raw["duration_us"] / 1e6
+            return LocustStats(
+                requests=raw["requests"],
+                failures=raw["status_errors"] + raw["socket_errors"],
+                rps=raw["requests"] / seconds if seconds else 0.0,
+                p50_ms=raw["p50_us"] / 1000,
+                p99_ms=raw["p99_us"] / 1000,
+            )
+    raise ValueError("no WRK_RESULT line in the wrk output")
+
+
+def run_wrk(
+    options: Options, url: str, key: str, scenario: str, work_dir: Path, extra_env: Mapping[str, str]
+) -> LocustStats:
+    """One wrk run of ``scenario`` (``--processes`` threads, ``--users`` connections); its stats."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError("--tool wrk needs the wrk binary on PATH (Debian: apt-get install wrk)")
+    script = work_dir / "bench.lua"
+    script.write_text(WRK_SCRIPT)
+    threads = max(1, min(options.processes, options.users))
+    argv = [
+        wrk, "-t", str(threads), "-c", str(options.users), "-d", f"{options.duration}s",
+        "--timeout", "10s", "-s", str(script), url,
+    ]  # fmt: skip
+    assistants = ",".join(str(uuid.uuid4()) for _ in range(5))
+    env = {
+        **os.environ, "WRK_API_KEY": key, "WRK_SCENARIO": scenario, "WRK_ASSISTANTS": assistants,
+        **{k.replace("LOCUST_REMINDER_IDS_FILE", "WRK_IDS_FILE"): v for k, v in extra_env.items()},
+    }  # fmt: skip
+    log(f"wrk {scenario}: {options.users} connections, {threads} threads, {options.duration}s")
+    done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True)
+    output = done.stdout.decode(errors="replace")
+    (work_dir / f"{scenario}.wrk.log").write_text(output + done.stderr.decode(errors="replace"))
+    try:
+        return parse_wrk_result(output)
+    except ValueError:
+        raise BenchError(f"wrk exited with {done.returncode} and printed no result; see {work_dir}") from None
+
+
 def usage(api: ProcessSampler, stats: LocustStats) -> dict[str, float]:
     """Where the CPU went: the API's CPU per request and how busy the machine was (0..1).
 
@@ -440,14 +568,18 @@ def bench(options: Options, database_url: str, redis_url: str) -> list[dict[str,
     # The API's and locust's logs; kept only if the run fails, to see why.
     work_dir = Path(tempfile.mkdtemp(prefix="run-", dir=options.data_dir))
     try:
-        common = {
+        common: dict[str, Any] = {
             "users": options.users,
             "locust_processes": options.processes,
             "api_workers": options.workers,
         }
+        load = run_locust
+        if options.tool == "wrk":
+            common["tool"] = "wrk"
+            load = run_wrk
         with running_api(options, database_url, redis_url, key, work_dir / "api.log") as (url, process):
             with ProcessSampler(process.pid) as api:
-                stats = run_locust(options, url, key, "create", work_dir, {})
+                stats = load(options, url, key, "create", work_dir, {})
             results.append(verdict("api_create", stats, api.peak_mb, {**common, **usage(api, stats)}))
             ids = asyncio.run(_sample_ids(database_url, GET_IDS))
             if not ids:
@@ -455,9 +587,7 @@ def bench(options: Options, database_url: str, redis_url: str) -> list[dict[str,
             ids_file = work_dir / "ids.txt"
             ids_file.write_text("\n".join(ids))
             with ProcessSampler(process.pid) as api:
-                stats = run_locust(
-                    options, url, key, "get", work_dir, {"LOCUST_REMINDER_IDS_FILE": str(ids_file)}
-                )
+                stats = load(options, url, key, "get", work_dir, {"LOCUST_REMINDER_IDS_FILE": str(ids_file)})
             results.append(verdict("api_get", stats, api.peak_mb, {**common, **usage(api, stats)}))
             if process.poll() is not None:
                 raise BenchError(f"the API exited with {process.returncode} during the run")

@@ -80,3 +80,22 @@ def test_api_command_names_uvloop_httptools_and_the_workers() -> None:
     assert "--workers" not in argv
     argv = api_command(Settings(_env_file=None, api_workers=3))
     assert argv[argv.index("--workers") + 1] == "3"
+
+
+def test_parse_wrk_result_reads_the_done_hook_line() -> None:
+    output = (
+        "Running 20s test @ http://127.0.0.1:8000\n"
+        'WRK_RESULT {"requests": 30000, "duration_us": 20000000, "status_errors": 2, "socket_errors": 1, '
+        '"p50_us": 12500, "p99_us": 48000}\n'
+    )
+    stats = api_bench.parse_wrk_result(output)
+    assert stats == api_bench.LocustStats(requests=30000, failures=3, rps=1500.0, p50_ms=12.5, p99_ms=48.0)
+    with pytest.raises(ValueError, match="WRK_RESULT"):
+        api_bench.parse_wrk_result("Running 20s test\n")
+
+
+def test_the_load_tool_is_locust_unless_wrk_is_asked_for() -> None:
+    assert api_bench.parse_args([]).tool == "locust"
+    assert api_bench.parse_args(["--tool", "wrk"]).tool == "wrk"
+    with pytest.raises(SystemExit):
+        api_bench.parse_args(["--tool", "ab"])
