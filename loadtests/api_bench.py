@@ -73,6 +73,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from cli.up import api_command  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from loadtests.procstat import children, cpu_seconds, machine_busy_ticks  # noqa: E402
 from loadtests.servers import admin, servers, with_database  # noqa: E402
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
@@ -83,7 +84,6 @@ TARGETS: dict[str, dict[str, float]] = {
 # The get phase reads a random sample of this many ids created in the create phase.
 GET_IDS = 20_000
 RSS_SAMPLE_SECONDS = 0.5
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(RuntimeError):
@@ -117,15 +117,6 @@ class LocustStats:
     p99_ms: float
 
 
-def _children(pid: int) -> list[int]:
-    # Linux lists each thread's child processes under /proc/PID/task/TID/children.
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
 def rss_mb(pid: int) -> float | None:
     """The resident set of one process in MiB (``VmRSS``), None once it has ended."""
     try:
@@ -133,29 +124,6 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return parse_vmrss_mb(status)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used (0 once it has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    return parse_cpu_ticks(stat) / CLOCK_TICKS
-
-
-def parse_cpu_ticks(stat: str) -> int:
-    """utime + stime (clock ticks) of a ``/proc/PID/stat`` line."""
-    # The command name (field 2) may hold spaces and parentheses: count fields after its last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def machine_busy_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot, from ``/proc/stat``."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle and iowait
-    return sum(values) - idle, sum(values)
 
 
 def parse_vmrss_mb(status: str) -> float | None:
@@ -171,7 +139,7 @@ def _tree(root: int) -> list[int]:
     while pending:
         pid = pending.pop()
         found.append(pid)
-        pending += _children(pid)
+        pending += children(pid)
     return found
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from cli.up import api_command
 from core.settings import Settings
-from loadtests import api_bench
+from loadtests import api_bench, procstat
 
 STATS_CSV = """\
 Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,\
@@ -56,10 +56,10 @@ def test_proc_parsing() -> None:
     assert api_bench.parse_vmrss_mb("Name:\tpython\nState:\tZ (zombie)\n") is None
     # The command name may hold spaces and parentheses; utime and stime are fields 14 and 15.
     stat = "42 (odd (name) x) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 5 0 0"
-    assert api_bench.parse_cpu_ticks(stat) == 300
+    assert procstat.parse_cpu_ticks(stat) == 300
     own = api_bench.rss_mb(os.getpid())
     assert own is not None and own > 1
-    assert api_bench.cpu_seconds(os.getpid()) > 0
+    assert procstat.cpu_seconds(os.getpid()) > 0
 
 
 def test_parse_args_defaults_and_limits(monkeypatch: pytest.MonkeyPatch) -> None:
