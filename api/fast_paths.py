@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -50,8 +51,9 @@ class _FastRoute(BaseRoute):
         self.method = method
         self.fallback = fallback
 
+    @abstractmethod
     def _path_matches(self, path: str) -> bool:
-        raise NotImplementedError
+        """Whether a request path is this endpoint's (the subclasses know its shape)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if (
