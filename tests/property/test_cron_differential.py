@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from cronsim import CronSim
-from hypothesis import HealthCheck, assume, example, given, note, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, note, settings
 from hypothesis import strategies as st
 
 from core.cron import next_fire, validate_cron
@@ -34,6 +34,9 @@ SETTINGS = settings(
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    # No explain phase: it reruns the failing example under sys.settrace, which with cronsim in
+    # the loop took longer than CI's whole budget; the shrunk example and the notes say enough.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 
 FIRES = 20
@@ -199,19 +202,53 @@ def ours(expression: str, name: str, start: datetime) -> list[datetime]:
     return fires
 
 
+class CronSimGaveUp(Exception):
+    """cronsim went round its search loop STEP_BUDGET times for one fire without an answer."""
+
+
+class BudgetedCronSim(CronSim):
+    """cronsim with a bound on its search: around some offset changes at local midnight it loops
+    for ever (``15 */18 * * */4`` in America/St_Johns from 2000-10-26 18:15 local, the night
+    Newfoundland's clocks went back at 00:01). Every turn of its loop starts with advance_month."""
+
+    STEP_BUDGET = 100_000  # an answer 50 years away takes about 1,500 turns
+
+    def __init__(self, expression: str, start: datetime) -> None:
+        self.steps = 0
+        super().__init__(expression, start)
+
+    def __next__(self) -> datetime:
+        self.steps = 0
+        return super().__next__()
+
+    def advance_month(self) -> None:
+        self.steps += 1
+        if self.steps > self.STEP_BUDGET:
+            raise CronSimGaveUp
+        super().advance_month()
+
+
 def theirs(expression: str, name: str, start: datetime) -> list[datetime]:
-    iterator = CronSim(expression, start.astimezone(ZoneInfo(name)))
+    iterator = BudgetedCronSim(expression, start.astimezone(ZoneInfo(name)))
     return [next(iterator).astimezone(UTC) for _ in range(FIRES)]
 
 
 def check_agreement(cron: Cron, where: tuple[str, datetime]) -> None:
     name, start = where
     expression = validate_cron(cron.expression)
-    expected = theirs(cron.expression, name, start)
     actual = ours(expression, name, start)
-    # Both lists: a fire one side moves into or out of a skipped hour is the DST policy, not this test.
-    assume(not any(near_transition(fire, name) for fire in expected + actual))
+    # A fire one side moves into or out of a skipped hour is the DST policy, not this test: our
+    # side is looked at first, as cronsim may not come back from such a night at all.
+    assume(not any(near_transition(fire, name) for fire in actual))
     note(f"{cron.expression!r} in {name} after {start.isoformat()}")
+    try:
+        expected = theirs(cron.expression, name, start)
+    except CronSimGaveUp:
+        # Only where an offset change lies between the start and our last fire is that cronsim's
+        # known failing; anywhere else it is worth a look, so it fails the test.
+        assume(not any(start <= change <= actual[-1] for change in transitions(name)))
+        raise
+    assume(not any(near_transition(fire, name) for fire in expected))
     for index, (a, b) in enumerate(zip(actual, expected, strict=True)):
         note(f"#{index}: ours {a.isoformat()} cronsim {b.isoformat()} local {b.astimezone(ZoneInfo(name))}")
     assert actual == expected
@@ -257,6 +294,13 @@ def test_star_step_day_field_is_a_star_as_in_cron(cron: Cron, where: tuple[str, 
     meet this construct too, but only now and then: here every example has it.
     """
     check_agreement(cron, where)
+
+
+def test_cronsim_is_stopped_where_it_loops_for_ever() -> None:
+    """The night it would not come back from (see BudgetedCronSim) ends in CronSimGaveUp."""
+    start = datetime(2000, 10, 11, 0, 47, 27, tzinfo=UTC)
+    with pytest.raises(CronSimGaveUp):
+        theirs("15 */18 * NOV,FEB-FEB,AUG-12/11,4-NOV */4", "America/St_Johns", start)
 
 
 @pytest.mark.parametrize(
