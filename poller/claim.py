@@ -154,7 +154,8 @@ async def claim_batch(
         )
         for event_id, (row, fire) in recorded
     ]
-    occurrences.sort(key=lambda o: (o.scheduled_for, str(o.reminder_id)))
+    # UUIDs order as their text does (fixed-width lowercase hex), without building the text.
+    occurrences.sort(key=lambda o: (o.scheduled_for, o.reminder_id))
     skipped = sum(1 for action in batch.audit_actions if action == "skip")
     return ClaimResult(len(rows), occurrences, skipped)
 
