@@ -9,6 +9,7 @@ exactly as croniter expands them, and only away from any change of the zone's UT
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from calendar import isleap
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -185,9 +186,7 @@ def _day_fits_some_month(days: tuple[int, ...], months: tuple[int, ...]) -> bool
 
 
 def _days_in(year: int, month: int) -> int:
-    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
-        return 29
-    return _DAYS_IN_MONTH[month]
+    return 29 if month == 2 and isleap(year) else _DAYS_IN_MONTH[month]
 
 
 def _time_at_or_after(spec: Spec, hour: int, minute: int, second: int) -> tuple[int, int, int] | None:
@@ -229,7 +228,7 @@ def next_wall(spec: Spec, after: datetime) -> Wall | None:
     weekday = weekday + 1 if weekday < 6 else 0  # that of the day after the start
     day += 1
     for _ in range(_MONTHS_SEARCHED):
-        last = _DAYS_IN_MONTH[month] if month != 2 else _days_in(year, month)
+        last = _days_in(year, month)
         if months[month]:
             for candidate in range(day, last + 1):
                 if (

@@ -26,7 +26,15 @@ from hypothesis import HealthCheck, Phase, assume, example, given, note, setting
 from hypothesis import strategies as st
 
 from core.cron import next_fire, validate_cron
-from tests.property.strategies import TRANSITIONS_UNTIL, UTC_STARTS, examples_from_env, offset, transitions
+from tests.property.strategies import (
+    MONTH_NAMES,
+    TRANSITIONS_UNTIL,
+    UTC_STARTS,
+    WEEKDAY_NAMES,
+    examples_from_env,
+    offset,
+    transitions,
+)
 
 MAX_EXAMPLES = examples_from_env("CRON_DIFFERENTIAL_EXAMPLES")
 SETTINGS = settings(
@@ -85,9 +93,6 @@ def near_transition(moment: datetime, name: str) -> bool:
 
 # --- expressions ----------------------------------------------------------------------------------
 
-MONTH_NAMES = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
-DAY_NAMES = "SUN MON TUE WED THU FRI SAT".split()
-
 
 def items(lo: int, hi: int, names: list[str] | None = None, first: int = 0) -> st.SearchStrategy[str]:
     """One list item: ``n``, ``a-b`` or ``a-b/k``; with names (``names[0]`` naming ``first``), any
@@ -132,7 +137,7 @@ MINUTES = field(0, 59)
 HOURS = field(0, 23)
 DAYS = field(1, 28)  # every month has these days, so every expression fires
 MONTHS = field(1, 12, MONTH_NAMES, first=1)
-WEEKDAYS = field(0, 7, DAY_NAMES)  # 7 is Sunday too
+WEEKDAYS = field(0, 7, WEEKDAY_NAMES)  # 7 is Sunday too
 
 
 @st.composite
@@ -157,8 +162,8 @@ def _value(text: str) -> int:
     upper = text.upper()
     if upper in MONTH_NAMES:
         return MONTH_NAMES.index(upper) + 1
-    if upper in DAY_NAMES:
-        return DAY_NAMES.index(upper)
+    if upper in WEEKDAY_NAMES:
+        return WEEKDAY_NAMES.index(upper)
     return int(text)
 
 
