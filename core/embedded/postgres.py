@@ -36,7 +36,16 @@ SYSTEM_USER = "embedded_postgres"
 DB_USER = "postgres"
 LOG_FILE = "postgres.log"
 PORT_FILE = "reminders.port"
-SERVER_OPTIONS = ("-c", "max_connections=200")
+# Sized for a burst of a million fires: with the defaults (128 MB of buffers, 1 GB of WAL between
+# checkpoints) the server checkpointed every ~10 s through the burst, and each checkpoint made the
+# next touch of every page log a full 8 kB image: 63 µs of PostgreSQL CPU per fire, 51 µs with these
+# (loadtests/burst.py --n 1000000). Shared memory is only committed as it is touched.
+SERVER_OPTIONS = (
+    "-c", "max_connections=200",
+    "-c", "shared_buffers=1GB",
+    "-c", "max_wal_size=8GB",
+    "-c", "checkpoint_timeout=15min",
+)  # fmt: skip
 # sun_path holds 107 bytes on Linux, 103 on macOS; leave room for "/.s.PGSQL.65535.lock".
 _MAX_SOCKET_DIR = 80
 
