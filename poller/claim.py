@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -12,6 +13,7 @@ import orjson
 from core.crypto import PayloadCipher
 from core.db import Pool
 from core.events import Occurrence, event_id_for, format_time
+from core.exceptions import PayloadCryptoError
 from core.queries import queries
 from poller.advance import Fire, plan
 
@@ -20,11 +22,26 @@ POLLER_ACTOR = "poller"
 
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
-    """What one claim did: rows locked, new occurrences to push, late occurrences skipped."""
+    """What one claim did: rows locked, new occurrences, late occurrences skipped, and when Redis
+    confirmed the push made inside the claim (None: recorded pending, still to push)."""
 
     claimed: int
     occurrences: list[Occurrence]
     skipped: int = 0
+    pushed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushFirst:
+    """Push a batch's events inside its claim, so its deliveries are recorded as sent at once.
+
+    ``push`` returns when Redis confirmed the events (on the database clock), or None when it
+    could not push them (they are then recorded pending, for the sweep); ``ack_timeout`` sets the
+    redelivery time of those that expect an ack.
+    """
+
+    push: Callable[[list[Occurrence]], Awaitable[datetime | None]]
+    ack_timeout: float
 
 
 @dataclass
@@ -39,6 +56,7 @@ class _Batch:
     event_reminders: list[UUID] = field(default_factory=list)
     scheduled: list[datetime] = field(default_factory=list)
     late: list[bool] = field(default_factory=list)
+    ack_required: list[bool] = field(default_factory=list)
     audit_actions: list[str] = field(default_factory=list)
     audit_reminders: list[UUID] = field(default_factory=list)
     audit_details: list[str] = field(default_factory=list)
@@ -50,14 +68,23 @@ class _Batch:
 
 
 async def claim_batch(
-    pool: Pool, batch_size: int, now: datetime | None = None, *, cipher: PayloadCipher
+    pool: Pool,
+    batch_size: int,
+    now: datetime | None = None,
+    *,
+    cipher: PayloadCipher,
+    push_first: PushFirst | None = None,
 ) -> ClaimResult:
     """Lock up to ``batch_size`` due reminders, move them on, and write their deliveries.
 
-    Payloads are decrypted with ``cipher`` only after the commit, outside the transaction.
+    With ``push_first`` the events go to Redis before the deliveries are written, and those are
+    written as sent: no second write of each delivery after the push. A crash (or a failed commit)
+    after the push rolls the claim back; the rows are claimed again, and the push, idempotent per
+    (event_id, attempt), does not put their events in the list twice.
 
-    No Redis call happens inside the transaction; the caller pushes what is returned after the
-    commit, and a crash in between leaves pending deliveries that the sweep pushes again.
+    Without it, no Redis call happens inside the transaction: the deliveries are written pending,
+    the caller pushes what is returned after the commit, and a crash in between leaves pending
+    deliveries that the sweep pushes again. Payloads are then decrypted after the commit.
     """
     batch = _Batch()
     async with pool.acquire() as conn, conn.transaction():
@@ -98,6 +125,7 @@ async def claim_batch(
                 batch.event_reminders.append(reminder_id)
                 batch.scheduled.append(fire.scheduled_for)
                 batch.late.append(fire.late)
+                batch.ack_required.append(row["ack_required"])
                 sources.append((row, fire))
 
             for missed in outcome.skipped:
@@ -115,6 +143,18 @@ async def claim_batch(
                     reason="more missed occurrences than the limit; the series restarts from now",
                     next_run_at=format_time(outcome.next_run_at) if outcome.next_run_at else None,
                 )
+        occurrences: list[Occurrence] | None = None
+        pushed_at: datetime | None = None
+        unreadable: PayloadCryptoError | None = None
+        if push_first is not None and sources:
+            try:
+                occurrences = _occurrences(batch.event_ids, sources, cipher, fired_at)
+            except PayloadCryptoError as exc:
+                # As without push_first: the batch is recorded pending and the error raised after
+                # the commit, so one unreadable payload never holds the others back in a retry loop.
+                unreadable = exc
+            else:
+                pushed_at = await push_first.push(occurrences)
         inserted = await conn.fetch(
             queries["record_fires"],
             batch.ids,
@@ -127,13 +167,10 @@ async def claim_batch(
             batch.late,
             fired_at,
             POLLER_ACTOR,
+            batch.ack_required,
+            pushed_at is not None,
+            push_first.ack_timeout if push_first is not None else 0.0,
         )
-        recorded = list(zip(batch.event_ids, sources, strict=True))
-        if len(inserted) < len(recorded):
-            # An occurrence already recorded (by a poller that died before its push) is not new:
-            # the sweep pushes it. Only when some were refused is the id set worth building.
-            new = {record["event_id"] for record in inserted}
-            recorded = [item for item in recorded if item[0] in new]
         if batch.audit_actions:
             await conn.execute(
                 queries["insert_audits"],
@@ -142,6 +179,27 @@ async def claim_batch(
                 batch.audit_reminders,
                 batch.audit_details,
             )
+    if unreadable is not None:
+        raise unreadable
+    if occurrences is None:
+        occurrences = _occurrences(batch.event_ids, sources, cipher, fired_at)
+    if len(inserted) < len(occurrences):
+        # An occurrence already recorded is not new: its own delivery row stands (the sweep pushes
+        # it if still pending; its marker keeps a push of ours from listing it twice). Only when
+        # some were refused is the id set worth building.
+        new = {record["event_id"] for record in inserted}
+        occurrences = [o for o in occurrences if o.event_id in new]
+    skipped = sum(1 for action in batch.audit_actions if action == "skip")
+    return ClaimResult(len(rows), occurrences, skipped, pushed_at)
+
+
+def _occurrences(
+    event_ids: list[UUID],
+    sources: list[tuple[asyncpg.Record, Fire]],
+    cipher: PayloadCipher,
+    fired_at: datetime,
+) -> list[Occurrence]:
+    """The occurrences to push, in the order they were due (reminder id breaking ties)."""
     occurrences = [
         occurrence_from_row(
             row,
@@ -152,12 +210,11 @@ async def claim_batch(
             scheduled_for=fire.scheduled_for,
             late=fire.late,
         )
-        for event_id, (row, fire) in recorded
+        for event_id, (row, fire) in zip(event_ids, sources, strict=True)
     ]
     # UUIDs order as their text does (fixed-width lowercase hex), without building the text.
     occurrences.sort(key=lambda o: (o.scheduled_for, o.reminder_id))
-    skipped = sum(1 for action in batch.audit_actions if action == "skip")
-    return ClaimResult(len(rows), occurrences, skipped)
+    return occurrences
 
 
 def occurrence_from_row(

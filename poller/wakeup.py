@@ -49,7 +49,6 @@ SKIP_MARGIN = 0.01
 APPLICATION_NAME = "reminders-poller-listen"
 
 
-
 class ListenerLost(ConnectionError):
     """The listen connection was closed under us (terminated, server restart)."""
 

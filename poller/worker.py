@@ -29,7 +29,7 @@ from core.readiness import REDIS_ERRORS
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.settings import Settings
 from core.stats import refresh_stats
-from poller.claim import claim_batch
+from poller.claim import PushFirst, claim_batch
 from poller.firelog import FireLog
 from poller.push import EventPusher
 from poller.sweep import claim_redeliveries, stale_dead, stale_pending
@@ -92,6 +92,7 @@ class Poller:
         self.pool = pool
         self.redis = redis_client
         self.pusher = EventPusher(redis_client, settings.event_marker_ttl)
+        self._push_first = PushFirst(self._push_claimed, settings.ack_timeout)
         self._heartbeat_script = redis_client.register_script(_HEARTBEAT)
         self._last_beat = float("-inf")
         self._last_trim = float("-inf")
@@ -161,11 +162,15 @@ class Poller:
     async def _claim_and_deliver(self, now: datetime | None) -> tuple[int, bool]:
         """One batch: claim, push, mark sent. How many were recorded, and whether the batch was full."""
         started = time.monotonic()
-        result = await claim_batch(self.pool, self.settings.batch_size, now, cipher=self.cipher)
+        result = await claim_batch(
+            self.pool, self.settings.batch_size, now, cipher=self.cipher, push_first=self._push_first
+        )
         self.metrics.batch_size.observe(result.claimed)
-        if result.occurrences:
-            self._db_offset = result.occurrences[0].triggered_at - self.clock()
-            await self._deliver(result.occurrences)
+        if result.occurrences and result.pushed_at is not None:
+            # Recorded as sent in the claim itself; unpushed ones wait, pending, for the sweep.
+            self.fired += len(result.occurrences)
+            self._count_sent(result.occurrences, None, result.pushed_at)
+            self.fire_log.write(result.occurrences)
             log.debug("batch", claimed=result.claimed, seconds=round(time.monotonic() - started, 4))
         self.metrics.poll_duration.observe(time.monotonic() - started)
         # Inside the loop: a long backlog drain must not look like a dead poller.
@@ -207,6 +212,13 @@ class Poller:
         self._redis_failures = 0
         return True
 
+    async def _push_claimed(self, occurrences: list[Occurrence]) -> datetime | None:
+        """Push a claim's events (PushFirst); when Redis confirmed them, on the database clock."""
+        self._db_offset = occurrences[0].triggered_at - self.clock()
+        if not await self._push(occurrences, EVENT_QUEUE):
+            return None
+        return self.clock() + self._db_offset
+
     async def _deliver(self, occurrences: list[Occurrence]) -> None:
         if not await self._push(occurrences, EVENT_QUEUE):
             return
@@ -221,16 +233,19 @@ class Poller:
         self._count_sent(occurrences, {r["event_id"] for r in marked}, pushed_at)
         self.fire_log.write(occurrences)
 
-    def _count_sent(self, occurrences: list[Occurrence], marked: set[UUID], pushed_at: datetime) -> None:
+    def _count_sent(
+        self, occurrences: list[Occurrence], marked: set[UUID] | None, pushed_at: datetime
+    ) -> None:
         """Fires (first attempts) and redeliveries that this push moved from pending to sent.
 
-        Only the deliveries our mark moved count, so an event pushed again (a sweep after a lost
-        reply, two pollers sweeping the same stray) is counted once.
+        Only the deliveries our mark moved count (None: all of them, recorded as sent by their
+        claim), so an event pushed again (a sweep after a lost reply, two pollers sweeping the
+        same stray) is counted once.
         """
         fires: Counter[str] = Counter()
         redelivered = 0
         for o in occurrences:
-            if o.event_id not in marked:
+            if marked is not None and o.event_id not in marked:
                 continue
             if o.attempt == 1:
                 fires[o.reminder_type] += 1

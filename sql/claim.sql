@@ -15,11 +15,15 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: record_fires
 -- In one statement: move each claimed reminder on ($1 ids, $2 next_run_at, $3 status, $4 how many
--- occurrences it sent), write one pending delivery per occurrence sent ($5 event ids, $6 reminder
--- ids, $7 scheduled_for, $8 late), all at $9, and audit each new one as a fire by actor $10. The
--- unique (reminder_id, scheduled_for) key stops an occurrence from being recorded twice; RETURNING
--- names the new deliveries, and only those are pushed. The audit details are built here, not in
--- Python, so a batch sends its rows once; scheduled_for is spelled as core.events.format_time does.
+-- occurrences it sent), write one delivery per occurrence sent ($5 event ids, $6 reminder ids,
+-- $7 scheduled_for, $8 late, $11 whether its reminder expects an ack), all at $9, and audit each
+-- new one as a fire by actor $10. When $12 is true the events are already in Redis (pushed inside
+-- this transaction) and the deliveries start as sent, with the redelivery time set as mark_sent
+-- sets it for a first attempt (the ack timeout, $13 s, plus up to 20 % jitter); else they start
+-- pending, for the caller or the sweep to push. The unique (reminder_id, scheduled_for) key stops
+-- an occurrence from being recorded twice; RETURNING names the new deliveries. The audit details
+-- are built here, not in Python, so a batch sends its rows once; scheduled_for is spelled as
+-- core.events.format_time does.
 WITH moved AS (
     UPDATE reminders AS r
     SET next_run_at = f.next_run_at,
@@ -31,10 +35,19 @@ WITH moved AS (
         AS f(id, next_run_at, status, fired)
     WHERE r.id = f.id
 ), recorded AS (
-    INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, late, created_at, updated_at)
-    SELECT o.event_id, o.reminder_id, o.scheduled_for, 1, 'pending', o.late, $9, $9
-    FROM unnest($5::uuid[], $6::uuid[], $7::timestamptz[], $8::bool[])
-        AS o(event_id, reminder_id, scheduled_for, late)
+    INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, late, created_at,
+                            updated_at, sent_at, next_attempt_at)
+    SELECT o.event_id, o.reminder_id, o.scheduled_for, 1,
+           CASE WHEN $12::bool THEN 'sent' ELSE 'pending' END, o.late, $9,
+           CASE WHEN $12::bool THEN t.pushed ELSE $9 END,
+           CASE WHEN $12::bool THEN t.pushed END,
+           CASE WHEN $12::bool AND o.ack_required THEN
+               t.pushed + make_interval(secs => $13::float8 * (1 + random() * 0.2))
+           END
+    FROM unnest($5::uuid[], $6::uuid[], $7::timestamptz[], $8::bool[], $11::bool[])
+        AS o(event_id, reminder_id, scheduled_for, late, ack_required),
+        -- Read once, after the push returned: the moment Redis is known to hold the events.
+        (SELECT clock_timestamp() AS pushed) AS t
     ON CONFLICT DO NOTHING
     RETURNING event_id, reminder_id, scheduled_for, late
 ), audited AS (

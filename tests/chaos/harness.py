@@ -19,7 +19,9 @@ The verdict reads every event from ``queue:to_assistant`` and the deliveries tab
 - pending: deliveries still not confirmed by Redis at the end.
 
 ``details`` adds the scenario's own numbers, ``swept`` (deliveries confirmed a second or more after
-being recorded, i.e. by a sweep) and a count of the structured events in each process's log.
+being recorded, i.e. by a sweep), ``reclaimed`` (events whose claim pushed them and then died before
+its commit: the delivery was recorded by a later claim, which found the event already in Redis)
+and a count of the structured events in each process's log.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,6 +74,9 @@ CHAOS_ROOT = PROJECT_ROOT / ".data" / "chaos"
 DATABASE = "reminders"
 API_KEY = "chaos-admin-key"
 LATE_AFTER = timedelta(seconds=5)
+# A claim that recorded an occurrence this long after the claim whose event is in the queue began
+# is a second claim of it (the first rolled back); one claim takes milliseconds.
+RECLAIMED_AFTER = timedelta(milliseconds=100)
 # Marks every process the harness starts, so leftovers of a crashed run (and stragglers at
 # teardown) can be found and killed without touching anyone else's pollers or servers.
 MARKER_ENV = "CHAOS_TEST_FOLDER"
@@ -377,6 +383,8 @@ def judge(
     pairs: Counter[tuple[str, int]] = Counter()
     attempts: defaultdict[str, set[int]] = defaultdict(set)
     first_index: dict[UUID, int] = {}
+    # When the claim that pushed each event began (its triggered_at), per event id.
+    pushed_by: dict[UUID, datetime] = {}
     unexpected: list[str] = []
     for index, event in enumerate(events):
         raw_id = str(event.get("event_id"))
@@ -391,6 +399,8 @@ def judge(
             unexpected.append(raw_id)
         elif key not in first_index:
             first_index[key] = index
+            if attempt == 1:
+                pushed_by[key] = datetime.fromisoformat(str(event["payload"]["triggered_at"]))
     duplicated = sum(n - 1 for n in pairs.values() if n > 1)
     redelivered = sum(1 for tried in attempts.values() if len(tried) > 1)
     lost = [expected_id for expected_id in seed.by_event if expected_id not in first_index]
@@ -424,6 +434,13 @@ def judge(
         for row in deliveries
         if row["sent_at"] is not None and row["sent_at"] - row["created_at"] >= timedelta(seconds=1)
     )
+    # Recorded by a claim that began well after the one whose event is in the queue: that claim
+    # pushed, then died (or failed) before its commit; the next one found the event's marker.
+    reclaimed = sum(
+        1
+        for event_id, claimed_at in pushed_by.items()
+        if event_id in recorded and recorded[event_id]["created_at"] - claimed_at >= RECLAIMED_AFTER
+    )
     examples = {
         "lost_examples": [str(e) for e in lost[:5]],
         "duplicated_examples": [f"{e}#{a}" for (e, a), n in pairs.items() if n > 1][:5],
@@ -444,7 +461,12 @@ def judge(
         lag_p50_s=_percentile(lags, 0.5),
         lag_p99_s=_percentile(lags, 0.99),
         lag_max_s=_percentile(lags, 1.0),
-        details={**details, "swept": swept, **{k: v for k, v in examples.items() if v}},
+        details={
+            **details,
+            "swept": swept,
+            "reclaimed": reclaimed,
+            **{k: v for k, v in examples.items() if v},
+        },
     )
 
 
@@ -635,9 +657,10 @@ class ChaosCluster:
     async def pause_redis_writes(self, seconds: float) -> None:
         """Hold every write (scripts included) for up to ``seconds``; reads such as LLEN go on.
 
-        A poller that committed a claim then blocks in its push, inside the window between commit
-        and push; a kill at that moment is the crash the sweep exists for, which a kill at a random
-        moment almost never hits (the window lasts a few milliseconds per batch).
+        A poller then blocks in its push: a claim's push with the claim still open (a kill rolls
+        it back), or a sweep's or redelivery's push of deliveries already recorded (a kill leaves
+        them for the next sweep). A kill at a random moment almost never lands there (the push
+        lasts a few milliseconds per batch).
         """
         client = redis.Redis.from_url(self.redis_url, socket_timeout=2)
         try:
@@ -652,6 +675,23 @@ class ChaosCluster:
             await client.client_unpause()
         finally:
             await client.aclose()
+
+    @contextlib.asynccontextmanager
+    async def deliveries_held(self) -> AsyncIterator[None]:
+        """Hold every write to ``deliveries`` while inside; everything else goes on.
+
+        A poller that has pushed a claim's events then blocks recording them, inside the window
+        between push and commit; a kill at that moment rolls the claim back with its events
+        already in Redis, which a kill at a random moment almost never hits.
+        """
+        conn = await self.connect()
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '5s'")
+                await conn.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")
+                yield
+        finally:
+            await conn.close()
 
     async def stop_postgres(self) -> None:
         """Stop Postgres (fast shutdown: open transactions roll back, clients are disconnected)."""

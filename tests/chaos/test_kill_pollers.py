@@ -1,12 +1,16 @@
 """Chaos 1: pollers SIGKILLed at random while 20,000 reminders fire; nothing lost, doubled or late.
 
-A poller killed between its claim commit and its push leaves pending deliveries; another poller's
-sweep pushes them once they are REMINDERS_SWEEP_AFTER (1 s) old, so even those stay within 5 s.
+A claim pushes its events to Redis before it records their deliveries as sent and commits. A
+poller killed between that push and the commit rolls the claim back with its events already in
+the queue; the next claim of those rows finds their markers, pushes nothing twice, and records the
+deliveries as sent.
 
 That window lasts a few milliseconds per batch, so kills at random moments almost never land in
-it. Every other kill therefore first holds Redis writes for a moment (CLIENT PAUSE WRITE): every
-poller that has just committed a claim is then stuck in its push, and the victim dies there. The
-verdict's ``swept`` counts the deliveries confirmed by a sweep, proving the window was exercised.
+it. Every third kill therefore first holds writes to the deliveries table for a moment: every
+poller that has just pushed a claim's events is then stuck recording them, and the victim dies
+there. The verdict's ``reclaimed`` counts the events recorded by a later claim than the one that
+pushed them, proving the window was exercised. Every other third kill first holds Redis writes
+(CLIENT PAUSE WRITE), so the victim dies inside a push.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ POLLERS = 4
 FIRST_DUE = timedelta(seconds=2)
 LAST_DUE = timedelta(seconds=30)
 KILL_EVERY_S = 2.0
-# Long enough for every running poller to reach its (held) push; short enough to stay on time.
+# Long enough for every running poller to reach its held push or record; short enough to stay on time.
 PAUSE_BEFORE_KILL_S = 0.2
+# Where a kill lands, in turn: anywhere, inside a push, between a claim's push and its commit.
+MOMENTS = ("anywhere", "mid-push", "mid-record")
 DRAIN_TIMEOUT_S = 30.0
 
 
@@ -49,18 +55,23 @@ async def test_kill_pollers(chaos: ChaosCluster) -> None:
         await asyncio.sleep(max(0.0, next_kill - time.monotonic()))
         next_kill += KILL_EVERY_S
         victim = rng.randrange(POLLERS)
-        mid_push = len(kills) % 2 == 1
-        if mid_push:
+        moment = MOMENTS[len(kills) % len(MOMENTS)]
+        if moment == "mid-push":
             # The pause's own timeout is a safety net; it is lifted right after the kill.
             await chaos.pause_redis_writes(PAUSE_BEFORE_KILL_S + 2)
-            await asyncio.sleep(PAUSE_BEFORE_KILL_S)
-        try:
-            await chaos.kill_poller(victim, signal.SIGKILL)
-        finally:
-            if mid_push:
+            try:
+                await asyncio.sleep(PAUSE_BEFORE_KILL_S)
+                await chaos.kill_poller(victim, signal.SIGKILL)
+            finally:
                 await chaos.resume_redis_writes()
+        elif moment == "mid-record":
+            async with chaos.deliveries_held():
+                await asyncio.sleep(PAUSE_BEFORE_KILL_S)
+                await chaos.kill_poller(victim, signal.SIGKILL)
+        else:
+            await chaos.kill_poller(victim, signal.SIGKILL)
         chaos.restart_poller(victim)
-        kills.append(f"{victim}{'/mid-push' if mid_push else ''}")
+        kills.append(f"{victim}/{moment}")
 
     drained = await chaos.wait_delivered(seed, timeout=DRAIN_TIMEOUT_S)
     verdict = await chaos.verdict(
@@ -73,4 +84,4 @@ async def test_kill_pollers(chaos: ChaosCluster) -> None:
     )
     assert drained is not None, f"not delivered {DRAIN_TIMEOUT_S}s after the last due: {verdict.line()}"
     assert not verdict.problems(), f"{verdict.problems()}: {verdict.line()}"
-    assert verdict.details["swept"] > 0, f"no kill landed between commit and push: {verdict.line()}"
+    assert verdict.details["reclaimed"] > 0, f"no kill landed between push and commit: {verdict.line()}"

@@ -12,10 +12,10 @@ import redis.asyncio as redis
 
 from api.app import create_app
 from core.db import Pool
-from core.events import event_id_for
+from core.events import Occurrence, event_id_for
 from core.redis_keys import EVENT_QUEUE
 from core.settings import Settings
-from poller.claim import claim_batch
+from poller.claim import PushFirst, claim_batch
 from poller.push import EventPusher
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
@@ -29,9 +29,7 @@ async def test_event_bytes_in_redis_are_exactly_the_spec_format(
     rid = await insert_reminder(
         pool, next_run_at=scheduled, payload='{"text":"Meeting","priority":"normal"}', user_id=123
     )
-    await pool.execute(
-        "UPDATE reminders SET created_at = '2025-04-05T10:00:00Z' WHERE id = $1", rid
-    )
+    await pool.execute("UPDATE reminders SET created_at = '2025-04-05T10:00:00Z' WHERE id = $1", rid)
     await Poller(settings, pool, redis_client).poll(now=scheduled)
 
     raw = [e.encode() if isinstance(e, str) else e for e in await redis_client.lrange(EVENT_QUEUE, 0, -1)]
@@ -91,6 +89,58 @@ async def test_crash_between_commit_and_push_is_swept_once(
     await pollers[0].poll()
     assert await redis_client.llen(EVENT_QUEUE) == 1
     assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "sent"
+
+
+async def test_a_crash_between_push_and_commit_fires_once(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    due = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+
+    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
+        await pusher.push(occurrences)
+        raise ConnectionResetError("the poller died before its commit")
+
+    with pytest.raises(ConnectionResetError):
+        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    # The event is out, the claim rolled back: nothing recorded, the reminder still due.
+    assert await redis_client.llen(EVENT_QUEUE) == 1
+    assert await pool.fetchval("SELECT count(*) FROM deliveries") == 0
+    assert await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid) == due
+
+    await Poller(settings, pool, redis_client).poll()
+    assert await redis_client.llen(EVENT_QUEUE) == 1
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "sent"
+    assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rid) == "active"
+
+
+async def test_an_ack_while_the_claim_is_open_waits_for_its_commit(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+    app = create_app(settings)
+    app.state.pool = pool
+    acks: list[asyncio.Task[httpx.Response]] = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
+    ) as client:
+
+        async def push_and_ack_at_once(occurrences: list[Occurrence]) -> datetime:
+            await pusher.push(occurrences)
+            event = orjson.loads((await redis_client.lrange(EVENT_QUEUE, 0, 0))[0])
+            ack = client.post(f"/reminders/{rid}/ack", json={"event_id": event["event_id"]})
+            acks.append(asyncio.ensure_future(ack))
+            await asyncio.sleep(0.3)
+            assert not acks[0].done(), "the ack should wait on the claim's lock, not miss its delivery"
+            return datetime.now(UTC)
+
+        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_and_ack_at_once, 60.0))
+        response = await acks[0]
+    assert response.status_code == 200, response.text
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "acked"
+    assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rid) == "completed"
 
 
 async def test_redis_down_loses_nothing(settings: Settings, pool: Pool, redis_client: redis.Redis) -> None:
