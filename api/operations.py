@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -33,6 +33,9 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 # a poller's regular tick plans a wake-up for any fire within one poll interval, so this only has to
 # exceed REMINDERS_POLL_INTERVAL (default 1 s) with room to spare for a poller configured slower.
 NOTIFY_HORIZON_SECONDS = 300.0
+# How far behind our clock a recurring create guesses the database's now (create_reminder checks
+# the guess): hosts kept by NTP agree within milliseconds; a fire inside the margin costs a retry.
+CLOCK_GUESS_MARGIN = timedelta(seconds=1)
 
 SCHEDULED = ("pending", "active")
 
@@ -79,6 +82,19 @@ async def _notify_due(conn: Connection, before: asyncpg.Record | None, after: as
     if when > datetime.now(UTC) + 2 * timedelta(seconds=NOTIFY_HORIZON_SECONDS):
         return  # far off on any plausible clock: spare the round trip (the query checks on the DB's)
     await conn.execute(queries["notify_due"], when, NOTIFY_HORIZON_SECONDS)
+
+
+async def _first_fire(conn: Connection, body: ReminderCreate, policy: DstPolicy) -> datetime:
+    """A new recurring reminder's first fire after the database's now (or from ``start_at``)."""
+    assert body.cron_expression is not None
+    now: datetime = await conn.fetchval(queries["db_now"])
+    if body.start_at is not None and body.start_at > now:
+        # A fire exactly at start_at counts: look from just before it.
+        now = body.start_at - timedelta(microseconds=1)
+    first = next_fire(body.cron_expression, body.timezone, now, gap=policy.gap, repeated=policy.repeated)
+    if body.until is not None and first > body.until:
+        raise InvalidField("until", "the schedule has no fire before until")
+    return first
 
 
 def _transaction(conn: Connection) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -151,6 +167,7 @@ async def create_reminder(
                 )
         trigger_at = body.trigger_at
         policy = body.dst_policy or DstPolicy()
+        guess: datetime | None = None
         if body.type == "one_time":
             if body.trigger_in is not None:
                 # Relative to the database clock, like every other schedule computation.
@@ -159,40 +176,53 @@ async def create_reminder(
         else:
             assert body.cron_expression is not None
             status = "active"
-            now = await conn.fetchval(queries["db_now"])
-            if body.start_at is not None and body.start_at > now:
-                # A fire exactly at start_at counts: look from just before it.
-                now = body.start_at - timedelta(microseconds=1)
-            next_run_at = next_fire(
-                body.cron_expression, body.timezone, now, gap=policy.gap, repeated=policy.repeated
+            if body.start_at is None and len(body.cron_expression.split()) == 5:
+                # Save the round trip for the database clock: compute from a moment just behind
+                # it, and let the insert check that nothing fires in between (else it writes
+                # nothing and the clock is asked after all). Minute schedules only: a seconds
+                # schedule would often fire within the margin.
+                guess = datetime.now(UTC) - CLOCK_GUESS_MARGIN
+                next_run_at = next_fire(
+                    body.cron_expression, body.timezone, guess, gap=policy.gap, repeated=policy.repeated
+                )
+                if body.until is not None and next_run_at > body.until:
+                    guess = None  # the exact path below decides (and words) the refusal
+            if guess is None:
+                next_run_at = await _first_fire(conn, body, policy)
+
+        # Bound to the insert's arguments; one more call when the clock guess was wrong.
+        def insert(guessed_from: datetime | None) -> Awaitable[asyncpg.Record | None]:
+            return conn.fetchrow(
+                queries["create_reminder"],
+                reminder_id,
+                body.user_id,
+                body.assistant_id,
+                principal.creator_for(body.assistant_id),
+                body.type,
+                trigger_at,
+                body.cron_expression,
+                body.timezone,
+                cipher.encrypt(body.payload),
+                status,
+                next_run_at,
+                body.misfire_policy,
+                body.misfire_grace_seconds,
+                body.ack_required,
+                cipher.key_id,
+                body.start_at,
+                body.until,
+                body.max_runs,
+                policy.gap,
+                policy.repeated,
+                principal.credential_id,
+                _audit_details(principal, type=body.type, next_run_at=next_run_at),
+                guessed_from,
             )
-            if body.until is not None and next_run_at > body.until:
-                raise InvalidField("until", "the schedule has no fire before until")
-        row = await conn.fetchrow(
-            queries["create_reminder"],
-            reminder_id,
-            body.user_id,
-            body.assistant_id,
-            principal.creator_for(body.assistant_id),
-            body.type,
-            trigger_at,
-            body.cron_expression,
-            body.timezone,
-            cipher.encrypt(body.payload),
-            status,
-            next_run_at,
-            body.misfire_policy,
-            body.misfire_grace_seconds,
-            body.ack_required,
-            cipher.key_id,
-            body.start_at,
-            body.until,
-            body.max_runs,
-            policy.gap,
-            policy.repeated,
-            principal.credential_id,
-            _audit_details(principal, type=body.type, next_run_at=next_run_at),
-        )
+
+        row = await insert(guess)
+        if row is None:
+            next_run_at = await _first_fire(conn, body, policy)
+            row = await insert(None)
         assert row is not None
         try:
             await _notify_due(conn, None, row)

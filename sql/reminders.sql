@@ -15,13 +15,17 @@ RETURNING *;
 -- name: create_reminder
 -- insert_reminder ($1..$20 alike) and its "create" audit row (actor $21, JSON details $22) in one
 -- statement: atomic without BEGIN/COMMIT, and one round trip instead of two (or four) per create.
+-- $23, when not NULL, is the moment next_run_at ($11) was computed from, on the API's clock: the
+-- row is only written if that guess is right on the database's, i.e. nothing fires between it and
+-- now() ($23 <= now() < $11); else nothing is written and no row comes back.
 WITH r AS (
     INSERT INTO reminders (
         id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
         timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
         ack_required, payload_key_id, start_at, until, max_runs, dst_gap, dst_repeated
     )
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+    WHERE $23::timestamptz IS NULL OR ($23 <= now() AND $11 > now())
     RETURNING *
 ), audit AS (
     INSERT INTO audit_log (actor, action, reminder_id, details)

@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from api import operations
 from api.app import create_app
 from core.db import Pool
 from core.settings import Settings
@@ -92,6 +93,36 @@ async def test_create_recurring_computes_next_fire_in_its_time_zone(client: http
     local = next_run.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
     assert (local.hour, local.minute, local.second) == (10, 0, 0)
     assert next_run > datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    "margin",
+    [
+        pytest.param(operations.CLOCK_GUESS_MARGIN, id="guess-right"),
+        # A guess an hour back: "* * * * *" fires between it and now, so the insert refuses it.
+        pytest.param(timedelta(hours=1), id="fire-between-guess-and-now"),
+        # A guess ahead of the database's clock (the API host's clock runs fast).
+        pytest.param(timedelta(minutes=-5), id="guess-ahead-of-the-database"),
+    ],
+)
+async def test_recurring_first_fire_is_the_next_after_the_database_clock(
+    client: httpx.AsyncClient, pool: Pool, monkeypatch: pytest.MonkeyPatch, margin: timedelta
+) -> None:
+    monkeypatch.setattr(operations, "CLOCK_GUESS_MARGIN", margin)
+    before = await pool.fetchval("SELECT now()")
+    response = await client.post("/reminders/", json=recurring(cron_expression="* * * * *", timezone="UTC"))
+    after = await pool.fetchval("SELECT now()")
+    assert response.status_code == 201, response.text
+    next_run = datetime.fromisoformat(response.json()["next_run_at"])
+    # The first whole minute after the database's now at the insert.
+    assert (
+        before.replace(second=0, microsecond=0)
+        < next_run
+        <= after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    )
+    assert next_run.second == 0 and next_run.microsecond == 0
+    rows = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'create'")
+    assert rows == 1, "a refused guess must write no row and no audit"
 
 
 async def test_six_field_cron_has_seconds_first(client: httpx.AsyncClient) -> None:
