@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -15,6 +14,7 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
+from api.create_batch import CreateBatcher, CreateRow, insert_rows
 from api.live_cap import LiveCounts
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
@@ -67,7 +67,7 @@ def _next_fire(schedule: Mapping[str, Any] | asyncpg.Record, after: datetime) ->
     )
 
 
-async def _notify_due(conn: Connection, before: asyncpg.Record | None, after: asyncpg.Record) -> None:
+async def _notify_due(db: Pool | Connection, before: asyncpg.Record | None, after: asyncpg.Record) -> None:
     """Tell the pollers (at commit) when ``after`` may now be the nearest fire.
 
     Only a fire that became scheduled, or moved earlier, needs telling: a poller already woke for the
@@ -81,13 +81,13 @@ async def _notify_due(conn: Connection, before: asyncpg.Record | None, after: as
             return
     if when > datetime.now(UTC) + 2 * timedelta(seconds=NOTIFY_HORIZON_SECONDS):
         return  # far off on any plausible clock: spare the round trip (the query checks on the DB's)
-    await conn.execute(queries["notify_due"], when, NOTIFY_HORIZON_SECONDS)
+    await db.execute(queries["notify_due"], when, NOTIFY_HORIZON_SECONDS)
 
 
-async def _first_fire(conn: Connection, body: ReminderCreate, policy: DstPolicy) -> datetime:
+async def _first_fire(db: Pool | Connection, body: ReminderCreate, policy: DstPolicy) -> datetime:
     """A new recurring reminder's first fire after the database's now (or from ``start_at``)."""
     assert body.cron_expression is not None
-    now: datetime = await conn.fetchval(queries["db_now"])
+    now: datetime = await db.fetchval(queries["db_now"])
     if body.start_at is not None and body.start_at > now:
         # A fire exactly at start_at counts: look from just before it.
         now = body.start_at - timedelta(microseconds=1)
@@ -95,15 +95,6 @@ async def _first_fire(conn: Connection, body: ReminderCreate, policy: DstPolicy)
     if body.until is not None and first > body.until:
         raise InvalidField("until", "the schedule has no fire before until")
     return first
-
-
-def _transaction(conn: Connection) -> contextlib.AbstractAsyncContextManager[Any]:
-    return conn.transaction()
-
-
-def _no_transaction(conn: Connection) -> contextlib.AbstractAsyncContextManager[Any]:
-    del conn
-    return contextlib.nullcontext()
 
 
 def _visible(row: asyncpg.Record | None, principal: Principal) -> asyncpg.Record:
@@ -121,20 +112,23 @@ async def create_reminder(
     live_cap: int = 0,
     idempotency_key: str | None = None,
     live_counts: LiveCounts | None = None,
+    batcher: CreateBatcher | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
-    ``live_counts`` lets most creates skip counting the assistant's live reminders (api/live_cap.py).
+    ``live_counts`` lets most creates skip counting the assistant's live reminders (api/live_cap.py);
+    ``batcher`` writes the row together with those of concurrent creates (api/create_batch.py).
     """
     if not principal.can_act_for(body.assistant_id):
         raise Forbidden("this credential may not create reminders for that assistant_id")
     reminder_id = uuid4()
-    # Without an Idempotency-Key the only write is one statement (the reminder with its audit row),
-    # atomic by itself: BEGIN and COMMIT would be two more round trips on every create.
-    atomic = _transaction if idempotency_key is not None else _no_transaction
-    async with pool.acquire() as conn, atomic(conn):
-        if idempotency_key is not None:
+    if idempotency_key is None:
+        # The only write is one statement (the reminder with its audit row), atomic by itself: no
+        # BEGIN and COMMIT, and no connection held between steps (the batch has its own).
+        row = await _create(pool, principal, body, cipher, reminder_id, live_cap, live_counts, batcher)
+    else:
+        async with pool.acquire() as conn, conn.transaction():
             request_hash = hashlib.sha256(body.model_dump_json().encode()).digest()
             claimed = await conn.fetchval(
                 queries["claim_idempotency_key"],
@@ -155,83 +149,7 @@ async def create_reminder(
                 first = await conn.fetchrow(queries["get_reminder"], prior["reminder_id"])
                 assert first is not None
                 return first, False
-        if live_cap and (live_counts is None or live_counts.must_count(body.assistant_id, live_cap)):
-            # A soft cap (concurrent creates may pass it by a few): it bounds abuse, not billing.
-            live = await conn.fetchval(queries["count_live_for_assistant"], body.assistant_id, live_cap)
-            if live_counts is not None:
-                live_counts.counted(body.assistant_id, live)
-            if live >= live_cap:
-                raise Conflict(
-                    f"assistant {body.assistant_id} already has {live_cap} live reminders, the limit; "
-                    "complete or cancel some first"
-                )
-        trigger_at = body.trigger_at
-        policy = body.dst_policy or DstPolicy()
-        guess: datetime | None = None
-        if body.type == "one_time":
-            if body.trigger_in is not None:
-                # Relative to the database clock, like every other schedule computation.
-                trigger_at = await conn.fetchval(queries["db_now"]) + body.trigger_in
-            status, next_run_at = "pending", trigger_at
-        else:
-            assert body.cron_expression is not None
-            status = "active"
-            if body.start_at is None and len(body.cron_expression.split()) == 5:
-                # Save the round trip for the database clock: compute from a moment just behind
-                # it, and let the insert check that nothing fires in between (else it writes
-                # nothing and the clock is asked after all). Minute schedules only: a seconds
-                # schedule would often fire within the margin.
-                guess = datetime.now(UTC) - CLOCK_GUESS_MARGIN
-                next_run_at = next_fire(
-                    body.cron_expression, body.timezone, guess, gap=policy.gap, repeated=policy.repeated
-                )
-                if body.until is not None and next_run_at > body.until:
-                    guess = None  # the exact path below decides (and words) the refusal
-            if guess is None:
-                next_run_at = await _first_fire(conn, body, policy)
-
-        # Bound to the insert's arguments; one more call when the clock guess was wrong.
-        def insert(guessed_from: datetime | None) -> Awaitable[asyncpg.Record | None]:
-            return conn.fetchrow(
-                queries["create_reminder"],
-                reminder_id,
-                body.user_id,
-                body.assistant_id,
-                principal.creator_for(body.assistant_id),
-                body.type,
-                trigger_at,
-                body.cron_expression,
-                body.timezone,
-                cipher.encrypt(body.payload),
-                status,
-                next_run_at,
-                body.misfire_policy,
-                body.misfire_grace_seconds,
-                body.ack_required,
-                cipher.key_id,
-                body.start_at,
-                body.until,
-                body.max_runs,
-                policy.gap,
-                policy.repeated,
-                principal.credential_id,
-                _audit_details(principal, type=body.type, next_run_at=next_run_at),
-                guessed_from,
-            )
-
-        row = await insert(guess)
-        if row is None:
-            next_run_at = await _first_fire(conn, body, policy)
-            row = await insert(None)
-        assert row is not None
-        try:
-            await _notify_due(conn, None, row)
-        except DATABASE_ERRORS as exc:
-            if idempotency_key is not None:
-                raise  # in the transaction: nothing was created, the retry is safe
-            # Already created (no transaction): a 503 would invite a duplicate. The pollers' next
-            # tick finds the reminder anyway, at most a poll interval late.
-            log.warning("notify_failed", reminder_id=str(reminder_id), error=repr(exc))
+            row = await _create(conn, principal, body, cipher, reminder_id, live_cap, live_counts, None)
     if live_counts is not None:
         live_counts.created(body.assistant_id)
     log.info(
@@ -239,10 +157,106 @@ async def create_reminder(
         reminder_id=str(reminder_id),
         assistant_id=str(body.assistant_id),
         type=body.type,
-        next_run_at=str(next_run_at),
+        next_run_at=str(row["next_run_at"]),
         credential=principal.credential_id,
     )
     return row, True
+
+
+async def _create(
+    db: Pool | Connection,
+    principal: Principal,
+    body: ReminderCreate,
+    cipher: PayloadCipher,
+    reminder_id: UUID,
+    live_cap: int,
+    live_counts: LiveCounts | None,
+    batcher: CreateBatcher | None,
+) -> asyncpg.Record:
+    """Check the live cap, work out the first fire, and write the reminder; on ``db``, a pool or
+    the connection of the caller's transaction."""
+    if live_cap and (live_counts is None or live_counts.must_count(body.assistant_id, live_cap)):
+        # A soft cap (concurrent creates may pass it by a few): it bounds abuse, not billing.
+        live = await db.fetchval(queries["count_live_for_assistant"], body.assistant_id, live_cap)
+        if live_counts is not None:
+            live_counts.counted(body.assistant_id, live)
+        if live >= live_cap:
+            raise Conflict(
+                f"assistant {body.assistant_id} already has {live_cap} live reminders, the limit; "
+                "complete or cancel some first"
+            )
+    trigger_at = body.trigger_at
+    policy = body.dst_policy or DstPolicy()
+    guess: datetime | None = None
+    if body.type == "one_time":
+        if body.trigger_in is not None:
+            # Relative to the database clock, like every other schedule computation.
+            trigger_at = await db.fetchval(queries["db_now"]) + body.trigger_in
+        status, next_run_at = "pending", trigger_at
+    else:
+        assert body.cron_expression is not None
+        status = "active"
+        if body.start_at is None and len(body.cron_expression.split()) == 5:
+            # Save the round trip for the database clock: compute from a moment just behind it,
+            # and let the insert check that nothing fires in between (else it writes nothing and
+            # the clock is asked after all). Minute schedules only: a seconds schedule would often
+            # fire within the margin.
+            guess = datetime.now(UTC) - CLOCK_GUESS_MARGIN
+            next_run_at = next_fire(
+                body.cron_expression, body.timezone, guess, gap=policy.gap, repeated=policy.repeated
+            )
+            if body.until is not None and next_run_at > body.until:
+                guess = None  # the exact path below decides (and words) the refusal
+        if guess is None:
+            next_run_at = await _first_fire(db, body, policy)
+    assert next_run_at is not None
+    encrypted = cipher.encrypt(body.payload)
+
+    def values(first_fire: datetime, guessed_from: datetime | None) -> CreateRow:
+        return (
+            reminder_id,
+            body.user_id,
+            body.assistant_id,
+            principal.creator_for(body.assistant_id),
+            body.type,
+            trigger_at,
+            body.cron_expression,
+            body.timezone,
+            encrypted,
+            status,
+            first_fire,
+            body.misfire_policy,
+            body.misfire_grace_seconds,
+            body.ack_required,
+            cipher.key_id,
+            body.start_at,
+            body.until,
+            body.max_runs,
+            policy.gap,
+            policy.repeated,
+            principal.credential_id,
+            _audit_details(principal, type=body.type, next_run_at=first_fire),
+            guessed_from,
+        )
+
+    async def insert(row: CreateRow) -> asyncpg.Record | None:
+        if batcher is not None and isinstance(db, asyncpg.Pool):
+            return await batcher.insert(db, row)
+        return (await insert_rows(db, [row])).get(reminder_id)
+
+    written = await insert(values(next_run_at, guess))
+    if written is None:
+        written = await insert(values(await _first_fire(db, body, policy), None))
+    assert written is not None
+    try:
+        await _notify_due(db, None, written)
+    except DATABASE_ERRORS as exc:
+        if not isinstance(db, asyncpg.Pool):
+            raise  # in the caller's transaction: nothing was created, the retry is safe
+        # Already created (no transaction): a 503 would invite a duplicate. The pollers' next
+        # tick finds the reminder anyway, at most a poll interval late.
+        log.warning("notify_failed", reminder_id=str(reminder_id), error=repr(exc))
+    return written
 
 
 async def get_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -> asyncpg.Record:

@@ -12,24 +12,39 @@ INSERT INTO reminders (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 RETURNING *;
 
--- name: create_reminder
--- insert_reminder ($1..$20 alike) and its "create" audit row (actor $21, JSON details $22) in one
--- statement: atomic without BEGIN/COMMIT, and one round trip instead of two (or four) per create.
--- $23, when not NULL, is the moment next_run_at ($11) was computed from, on the API's clock: the
--- row is only written if that guess is right on the database's, i.e. nothing fires between it and
--- now() ($23 <= now() < $11); else nothing is written and no row comes back.
-WITH r AS (
+-- name: create_reminders
+-- New reminders, with their "create" audit rows, in one statement: atomic without BEGIN/COMMIT,
+-- and one round trip and one commit for a whole batch of creates (api/create_batch.py). One array
+-- per column, aligned: $1..$20 as insert_reminder's parameters, then the audit actor ($21) and
+-- JSON details ($22), and the clock guess ($23): when not NULL, the moment next_run_at ($11) was
+-- computed from on the API's clock, and the row is only written if that guess is right on the
+-- database's, i.e. nothing fires between it and now() ($23 <= now() < $11). Returns the rows
+-- written; a refused one is missing.
+WITH n AS (
+    SELECT *
+    FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
+                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::timestamptz[], $12::text[],
+                $13::int[], $14::bool[], $15::text[], $16::timestamptz[], $17::timestamptz[],
+                $18::int[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::timestamptz[])
+        AS n(id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
+             timezone, payload_ciphertext, status, next_run_at, misfire_policy,
+             misfire_grace_seconds, ack_required, payload_key_id, start_at, until, max_runs, dst_gap,
+             dst_repeated, actor, details, guess)
+    WHERE n.guess IS NULL OR (n.guess <= now() AND n.next_run_at > now())
+), r AS (
     INSERT INTO reminders (
         id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
         timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
         ack_required, payload_key_id, start_at, until, max_runs, dst_gap, dst_repeated
     )
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
-    WHERE $23::timestamptz IS NULL OR ($23 <= now() AND $11 > now())
+    SELECT id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
+           timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
+           ack_required, payload_key_id, start_at, until, max_runs, dst_gap, dst_repeated
+    FROM n
     RETURNING *
 ), audit AS (
     INSERT INTO audit_log (actor, action, reminder_id, details)
-    SELECT $21, 'create', r.id, $22::jsonb FROM r
+    SELECT n.actor, 'create', n.id, n.details FROM n
 )
 SELECT * FROM r;
 

@@ -171,6 +171,7 @@ async def create_reminder(
         live_cap=settings.max_live_reminders_per_assistant,
         idempotency_key=idempotency_key,
         live_counts=state.live_counts,
+        batcher=state.create_batcher,
     )
     if created:
         return _reminder_response(row, cipher, status.HTTP_201_CREATED)
