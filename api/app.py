@@ -11,7 +11,7 @@ import redis.asyncio as redis
 from fastapi import FastAPI
 
 from api.auth import KeyRing
-from api.create_batch import CreateBatcher
+from api.batches import create_batcher, read_batcher
 from api.deps import security_openapi
 from api.errors import install_error_handlers
 from api.fast_paths import install_fast_paths
@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.state.cipher = PayloadCipher.from_settings(settings)
     app.state.tokens = TokenVerifier(settings)
     app.state.live_counts = LiveCounts()
-    app.state.create_batcher = CreateBatcher()
+    app.state.create_batcher = create_batcher()
+    app.state.read_batcher = read_batcher()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     # The last one added runs first: the rate limit refuses before any body is read.

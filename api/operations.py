@@ -14,7 +14,7 @@ import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
-from api.create_batch import CreateBatcher, CreateRow, insert_rows
+from api.batches import Batcher, CreateRow, insert_rows
 from api.live_cap import LiveCounts
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
@@ -112,13 +112,13 @@ async def create_reminder(
     live_cap: int = 0,
     idempotency_key: str | None = None,
     live_counts: LiveCounts | None = None,
-    batcher: CreateBatcher | None = None,
+    batcher: Batcher[CreateRow] | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
     ``live_counts`` lets most creates skip counting the assistant's live reminders (api/live_cap.py);
-    ``batcher`` writes the row together with those of concurrent creates (api/create_batch.py).
+    ``batcher`` writes the row together with those of concurrent creates (api/batches.py).
     """
     if not principal.can_act_for(body.assistant_id):
         raise Forbidden("this credential may not create reminders for that assistant_id")
@@ -171,7 +171,7 @@ async def _create(
     reminder_id: UUID,
     live_cap: int,
     live_counts: LiveCounts | None,
-    batcher: CreateBatcher | None,
+    batcher: Batcher[CreateRow] | None,
 ) -> asyncpg.Record:
     """Check the live cap, work out the first fire, and write the reminder; on ``db``, a pool or
     the connection of the caller's transaction."""
@@ -241,7 +241,7 @@ async def _create(
 
     async def insert(row: CreateRow) -> asyncpg.Record | None:
         if batcher is not None and isinstance(db, asyncpg.Pool):
-            return await batcher.insert(db, row)
+            return await batcher.submit(db, row)
         return (await insert_rows(db, [row])).get(reminder_id)
 
     written = await insert(values(next_run_at, guess))
@@ -259,8 +259,12 @@ async def _create(
     return written
 
 
-async def get_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -> asyncpg.Record:
-    """One reminder the caller may see."""
+async def get_reminder(
+    pool: Pool, principal: Principal, reminder_id: UUID, batcher: Batcher[UUID] | None = None
+) -> asyncpg.Record:
+    """One reminder the caller may see; ``batcher`` reads it with those of concurrent reads."""
+    if batcher is not None:
+        return _visible(await batcher.submit(pool, reminder_id), principal)
     return _visible(await pool.fetchrow(queries["get_reminder"], reminder_id), principal)
 
 

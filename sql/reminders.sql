@@ -52,6 +52,10 @@ SELECT * FROM r;
 -- One reminder by id.
 SELECT * FROM reminders WHERE id = $1;
 
+-- name: get_reminders
+-- The reminders of these ids ($1) that exist: the reads of concurrent requests, batched.
+SELECT * FROM reminders WHERE id = ANY($1::uuid[]);
+
 -- name: lock_reminder
 -- One reminder by id, locked for a state change in this transaction.
 SELECT * FROM reminders WHERE id = $1 FOR UPDATE;

@@ -252,7 +252,7 @@ async def list_user_reminders(
 async def get_reminder(request: Request, principal: Reader, reminder_id: UUID) -> Response:
     """One reminder."""
     state = request.app.state
-    row = await operations.get_reminder(state.pool, principal, reminder_id)
+    row = await operations.get_reminder(state.pool, principal, reminder_id, state.read_batcher)
     return _reminder_response(row, state.cipher)
 
 

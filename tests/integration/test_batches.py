@@ -1,4 +1,4 @@
-"""Concurrent creates share INSERTs (api/create_batch.py): each still gets its own row, or error."""
+"""Concurrent creates and reads share statements (api/batches.py): each gets its own row, or error."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import asyncpg
 import httpx
 import pytest
 
-from api import create_batch
+from api import batches
 from api.app import create_app
-from api.create_batch import CreateBatcher, CreateRow
+from api.batches import CreateRow, create_batcher, read_batcher
 from core.db import Pool
 from core.settings import Settings
 from tests.conftest import TEST_API_KEY
@@ -36,22 +36,22 @@ def row(*, grace: int = 60, guess: datetime | None = None, next_run_at: datetime
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every batch written (the real insert_rows, counted)."""
     sizes: list[int] = []
-    real = create_batch.insert_rows
+    real = batches.insert_rows
 
     async def counted(db: Any, rows: Sequence[CreateRow]) -> dict[uuid.UUID, asyncpg.Record]:
         sizes.append(len(rows))
         return await real(db, rows)
 
-    monkeypatch.setattr(create_batch, "insert_rows", counted)
+    monkeypatch.setattr(batches, "insert_rows", counted)
     return sizes
 
 
 async def test_concurrent_creates_share_statements_and_each_gets_its_row(
     pool: Pool, statements: list[int]
 ) -> None:
-    batcher = CreateBatcher()
+    batcher = create_batcher()
     rows = [row() for _ in range(40)]
-    written = await asyncio.gather(*(batcher.insert(pool, r) for r in rows))
+    written = await asyncio.gather(*(batcher.submit(pool, r) for r in rows))
     assert [w["id"] for w in written if w is not None] == [r[0] for r in rows]
     assert sum(statements) == 40 and len(statements) < 40, statements
     assert await pool.fetchval("SELECT count(*) FROM reminders") == 40
@@ -59,17 +59,17 @@ async def test_concurrent_creates_share_statements_and_each_gets_its_row(
 
 
 async def test_batches_are_bounded(pool: Pool, statements: list[int]) -> None:
-    batcher = CreateBatcher(max_batch=5)
-    await asyncio.gather(*(batcher.insert(pool, row()) for _ in range(23)))
+    batcher = batches.Batcher(batches.insert_rows, lambda r: r[0], max_batch=5)
+    await asyncio.gather(*(batcher.submit(pool, row()) for _ in range(23)))
     assert max(statements) <= 5 and sum(statements) == 23
 
 
 async def test_a_bad_row_fails_only_its_own_create(pool: Pool) -> None:
-    batcher = CreateBatcher()
+    batcher = create_batcher()
     good = [row() for _ in range(5)]
     bad = row(grace=-1)  # refused by reminders_misfire_grace_check
     results = await asyncio.gather(
-        *(batcher.insert(pool, r) for r in [*good[:3], bad, *good[3:]]), return_exceptions=True
+        *(batcher.submit(pool, r) for r in [*good[:3], bad, *good[3:]]), return_exceptions=True
     )
     assert isinstance(results[3], asyncpg.CheckViolationError)
     assert [r["id"] for r in results if isinstance(r, asyncpg.Record)] == [g[0] for g in good]
@@ -78,21 +78,21 @@ async def test_a_bad_row_fails_only_its_own_create(pool: Pool) -> None:
 
 
 async def test_a_refused_clock_guess_comes_back_as_none(pool: Pool) -> None:
-    batcher = CreateBatcher()
+    batcher = create_batcher()
     past = datetime.now(UTC) - timedelta(minutes=1)
     # Guessed from an hour ago, with a "next fire" already past: the insert refuses it.
     refused = row(guess=past - timedelta(hours=1), next_run_at=past)
     kept = row(guess=datetime.now(UTC) - timedelta(seconds=1))
-    results = await asyncio.gather(batcher.insert(pool, refused), batcher.insert(pool, kept))
+    results = await asyncio.gather(batcher.submit(pool, refused), batcher.submit(pool, kept))
     assert results[0] is None
     assert results[1] is not None and results[1]["id"] == kept[0]
     assert await pool.fetchval("SELECT count(*) FROM audit_log") == 1
 
 
 async def test_a_cancelled_create_does_not_take_the_batch_down(pool: Pool) -> None:
-    batcher = CreateBatcher()
+    batcher = create_batcher()
     rows = [row() for _ in range(10)]
-    tasks = [asyncio.ensure_future(batcher.insert(pool, r)) for r in rows]
+    tasks = [asyncio.ensure_future(batcher.submit(pool, r)) for r in rows]
     await asyncio.sleep(0)
     tasks[4].cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -122,3 +122,22 @@ async def test_the_api_batches_concurrent_creates(
     assert [r.status_code for r in responses] == [201] * 30
     assert len({r.json()["id"] for r in responses}) == 30
     assert sum(statements) == 30 and len(statements) < 30, statements
+
+
+async def test_concurrent_reads_share_statements(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real = batches.fetch_rows
+
+    async def counted(db: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+        sizes.append(len(ids))
+        return await real(db, ids)
+
+    monkeypatch.setattr(batches, "fetch_rows", counted)
+    rows = [row() for _ in range(20)]
+    await batches.insert_rows(pool, rows)
+    missing = uuid.uuid4()
+    reader = read_batcher()
+    found = await asyncio.gather(*(reader.submit(pool, r[0]) for r in rows), reader.submit(pool, missing))
+    assert [f["id"] for f in found[:-1] if f is not None] == [r[0] for r in rows]
+    assert found[-1] is None
+    assert sum(sizes) == 21 and len(sizes) < 21, sizes
