@@ -14,7 +14,7 @@ RETURNING *;
 
 -- name: create_reminders
 -- New reminders, with their "create" audit rows, in one statement: atomic without BEGIN/COMMIT,
--- and one round trip and one commit for a whole batch of creates (api/create_batch.py). One array
+-- and one round trip and one commit for a whole batch of creates (api/batches.py). One array
 -- per column, aligned: $1..$20 as insert_reminder's parameters, then the audit actor ($21) and
 -- JSON details ($22), and the clock guess ($23): when not NULL, the moment next_run_at ($11) was
 -- computed from on the API's clock, and the row is only written if that guess is right on the
