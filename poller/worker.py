@@ -160,7 +160,7 @@ class Poller:
         return recorded
 
     async def _claim_and_deliver(self, now: datetime | None) -> tuple[int, bool]:
-        """One batch: claim, push, mark sent. How many were recorded, and whether the batch was full."""
+        """One batch: claim, push, record as sent. How many were recorded, and whether it was full."""
         started = time.monotonic()
         result = await claim_batch(
             self.pool, self.settings.batch_size, now, cipher=self.cipher, push_first=self._push_first
@@ -439,11 +439,12 @@ class Poller:
         self.listener.start()
 
     async def stop(self) -> None:
-        """Stop the ticks, letting a batch in flight finish: claimed, pushed and marked sent.
+        """Stop the ticks, letting a batch in flight finish: claimed, pushed and recorded as sent.
 
-        APScheduler's own shutdown cancels running jobs, which could cut a batch between its
-        commit and its push (the sweep would repair it, but only seconds later); so no new batch
-        starts once stopping, and the scheduler shuts down only after the current one is done.
+        APScheduler's own shutdown cancels running jobs, which could cut a batch between its push
+        and its commit (the next claim would repair it, finding the events' markers) or a sweep's
+        push and its mark; so no new batch starts once stopping, and the scheduler shuts down only
+        after the current one is done.
         """
         self._stopping = True
         if self.scheduler.running:
