@@ -27,8 +27,9 @@ WHERE d.event_id = s.event_id AND d.state = 'pending'
 RETURNING d.event_id;
 
 -- name: stale_pending_deliveries
--- Deliveries due to be pushed at least $1 seconds ago and still not confirmed by Redis (a poller
--- died between commit and push, or Redis was down): everything needed to push them again.
+-- Deliveries due to be pushed at least $1 seconds ago and still not confirmed by Redis (Redis was
+-- down at the claim, or a poller died between a redelivery's commit and its push): everything
+-- needed to push them again.
 SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
        r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload,
        r.payload_ciphertext, r.created_at, r.ack_required

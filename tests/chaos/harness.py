@@ -427,8 +427,8 @@ def judge(
             late.append(event_id)
     lags.sort()
     pending = sum(1 for row in deliveries if row["state"] == "pending")
-    # Confirmed a second or more after being recorded: pushed by a sweep (after a poller died
-    # between commit and push, or while Redis was away), so the crash window was exercised.
+    # Confirmed a second or more after being recorded: pushed by a sweep (Redis was away at the
+    # claim, or a poller died between a redelivery's commit and its push).
     swept = sum(
         1
         for row in deliveries
