@@ -21,16 +21,14 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from core.db import Pool
+from core.db import Connection, Pool
 from core.queries import queries
 
 # Bounds one statement's size (and the wait of the items at the end of a long queue).
 MAX_BATCH = 100
 # One value per parameter of create_reminders, in its order; the first is the reminder id.
 CreateRow = tuple[Any, ...]
-Connection = asyncpg.Connection | PoolConnectionProxy
 Item = TypeVar("Item")
 Run = Callable[[Pool, Sequence[Item]], Awaitable[Mapping[UUID, asyncpg.Record]]]
 # An item with the future its request awaits.

@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 import structlog
-from asyncpg.pool import PoolConnectionProxy
 
 from api.auth import Principal
 from api.batches import Batcher, CreateRow, insert_rows
@@ -20,14 +19,12 @@ from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import next_fire
 from core.crypto import PayloadCipher
-from core.db import DATABASE_ERRORS, Pool
+from core.db import DATABASE_ERRORS, Connection, Pool
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound
 from core.queries import queries
 
 log = structlog.get_logger("api")
 
-
-Connection = asyncpg.Connection | PoolConnectionProxy
 
 # Fires further ahead than this are not announced to the pollers (see notify_due in sql/reminders.sql):
 # a poller's regular tick plans a wake-up for any fire within one poll interval, so this only has to
@@ -84,13 +81,19 @@ async def _notify_due(db: Pool | Connection, before: asyncpg.Record | None, afte
     await db.execute(queries["notify_due"], when, NOTIFY_HORIZON_SECONDS)
 
 
+async def _schedule_from(db: Pool | Connection, start_at: datetime | None) -> datetime:
+    """Where a recurring schedule's next fire is looked for from: the database's now, or just
+    before a later ``start_at`` (a fire exactly at start_at counts)."""
+    now: datetime = await db.fetchval(queries["db_now"])
+    if start_at is not None and start_at > now:
+        return start_at - timedelta(microseconds=1)
+    return now
+
+
 async def _first_fire(db: Pool | Connection, body: ReminderCreate, policy: DstPolicy) -> datetime:
     """A new recurring reminder's first fire after the database's now (or from ``start_at``)."""
     assert body.cron_expression is not None
-    now: datetime = await db.fetchval(queries["db_now"])
-    if body.start_at is not None and body.start_at > now:
-        # A fire exactly at start_at counts: look from just before it.
-        now = body.start_at - timedelta(microseconds=1)
+    now = await _schedule_from(db, body.start_at)
     first = next_fire(body.cron_expression, body.timezone, now, gap=policy.gap, repeated=policy.repeated)
     if body.until is not None and first > body.until:
         raise InvalidField("until", "the schedule has no fire before until")
@@ -346,10 +349,7 @@ async def _update_fields(
             raise Conflict("this reminder already fired; snooze it to have it fire again")
         next_run_at = fields["trigger_at"]
     if kind == "recurring" and {"cron_expression", "timezone", "dst_policy"} & fields.keys():
-        now = await conn.fetchval(queries["db_now"])
-        if merged["start_at"] is not None and merged["start_at"] > now:
-            now = merged["start_at"] - timedelta(microseconds=1)
-        next_run_at = _next_fire(merged, now)
+        next_run_at = _next_fire(merged, await _schedule_from(conn, merged["start_at"]))
     if kind == "recurring" and merged["until"] is not None and next_run_at is not None:
         if next_run_at > merged["until"]:
             raise InvalidField("until", "the schedule has no fire before until")

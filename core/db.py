@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from core.settings import Settings
 
 Pool = asyncpg.Pool
+# One connection: on its own, or taken from a pool (a transaction's statements go through it).
+Connection = asyncpg.Connection | PoolConnectionProxy
 # What a lost, refused or failing database connection raises: the callers log, count and go on.
 DATABASE_ERRORS = (
     OSError,

@@ -32,18 +32,24 @@ def row(*, grace: int = 60, guess: datetime | None = None, next_run_at: datetime
     )  # fmt: skip
 
 
+def count_batches(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[int]:
+    """The size of every batch the real ``batches.<runner>`` runs from now on."""
+    sizes: list[int] = []
+    real = getattr(batches, runner)
+
+    async def counted(db: Any, items: Sequence[Any]) -> dict[uuid.UUID, asyncpg.Record]:
+        sizes.append(len(items))
+        result: dict[uuid.UUID, asyncpg.Record] = await real(db, items)
+        return result
+
+    monkeypatch.setattr(batches, runner, counted)
+    return sizes
+
+
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every batch written (the real insert_rows, counted)."""
-    sizes: list[int] = []
-    real = batches.insert_rows
-
-    async def counted(db: Any, rows: Sequence[CreateRow]) -> dict[uuid.UUID, asyncpg.Record]:
-        sizes.append(len(rows))
-        return await real(db, rows)
-
-    monkeypatch.setattr(batches, "insert_rows", counted)
-    return sizes
+    """The size of every create batch written."""
+    return count_batches(monkeypatch, "insert_rows")
 
 
 async def test_concurrent_creates_share_statements_and_each_gets_its_row(
@@ -125,14 +131,7 @@ async def test_the_api_batches_concurrent_creates(
 
 
 async def test_concurrent_reads_share_statements(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
-    sizes: list[int] = []
-    real = batches.fetch_rows
-
-    async def counted(db: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
-        sizes.append(len(ids))
-        return await real(db, ids)
-
-    monkeypatch.setattr(batches, "fetch_rows", counted)
+    sizes = count_batches(monkeypatch, "fetch_rows")
     rows = [row() for _ in range(20)]
     await batches.insert_rows(pool, rows)
     missing = uuid.uuid4()
