@@ -39,7 +39,12 @@ def test_event_id_is_a_uuid5() -> None:
 def test_event_id_is_exactly_the_stdlib_uuid5_of_reminder_and_time(moment: datetime) -> None:
     # Ids already stored in deliveries must keep matching: the fast spelling changes nothing.
     expected = uuid.uuid5(EVENT_NAMESPACE, f"{REMINDER}/{moment.isoformat()}")
-    assert event_id_for(REMINDER, moment) == expected
+    event_id = event_id_for(REMINDER, moment)
+    assert event_id == expected
+    # Built as asyncpg's C UUID: it must spell, hash and compare as the stdlib one does.
+    assert isinstance(event_id, uuid.UUID)
+    assert (str(event_id), event_id.bytes, hash(event_id)) == (str(expected), expected.bytes, hash(expected))
+    assert event_id in {expected}
 
 
 @pytest.mark.parametrize(
