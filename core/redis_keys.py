@@ -14,8 +14,23 @@ EVENT_QUEUE = "queue:to_assistant"
 DEAD_LETTER_QUEUE = "queue:to_assistant:dead"
 
 
-def sent_marker(event_id: UUID, attempt: int, queue: str = EVENT_QUEUE) -> str:
-    """Set once (event_id, attempt) is in ``queue``; makes the push idempotent."""
-    return "{" + queue + "}:sent:" + str(event_id) + ":" + str(attempt)
+def sent_marker(
+    event_id: UUID, attempt: int, scheduled_day: str, queue: str = EVENT_QUEUE
+) -> tuple[str, str]:
+    """The set whose member says (event_id, attempt) is in ``queue``, and that member.
+
+    One set per day of the occurrences' scheduled times (``YYYY-MM-DD``, UTC) and per first hex
+    digit of the event id: a set costs about half the memory of a key per event, and the sixteen
+    of a day stay small enough to free without a pause when they expire.
+    """
+    member = str(event_id) + ":" + str(attempt)
+    return "{" + queue + "}:sent:" + scheduled_day + ":" + member[0], member
+
+
+def legacy_sent_marker(member: str, queue: str = EVENT_QUEUE) -> str:
+    """The marker key of releases before the marker sets: one key per (event_id, attempt)."""
+    return "{" + queue + "}:sent:" + member
+
+
 # Pollers' heartbeats: a sorted set of poller ids scored by the Unix time each was last seen.
 POLLER_HEARTBEATS = "reminders:pollers"

@@ -18,6 +18,7 @@ from core.metrics import Metrics
 from core.readiness import check_readiness, migration_heads
 from core.settings import Settings
 from poller.ops import OpsApp, OpsServer
+from poller.push import MIN_REDIS_VERSION, redis_too_old
 from poller.worker import Poller
 
 log = structlog.get_logger("poller")
@@ -26,8 +27,12 @@ log = structlog.get_logger("poller")
 async def run(settings: Settings, cipher: PayloadCipher | None = None) -> None:
     """Run one poller until SIGINT or SIGTERM."""
     cipher = cipher or PayloadCipher.from_settings(settings)
-    pool = await create_pool(settings, application_name="reminders-poller")
     client = redis.from_url(settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5)
+    if (version := await redis_too_old(client)) is not None:
+        await client.aclose()
+        needed = ".".join(map(str, MIN_REDIS_VERSION))
+        raise SystemExit(f"error: Redis {version} is too old: pollers need Redis {needed} or newer")
+    pool = await create_pool(settings, application_name="reminders-poller")
     # An https API with a private CA: trust that CA (verification stays on).
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=str(settings.api_ca_file)) if settings.api_ca_file else True

@@ -2,28 +2,145 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 import redis.asyncio as redis
 
-from core.events import Occurrence, encode_event
-from core.redis_keys import EVENT_QUEUE, sent_marker
+from core.events import Occurrence, encode_event, format_time
+from core.readiness import REDIS_ERRORS
+from core.redis_keys import EVENT_QUEUE, legacy_sent_marker, sent_marker
 
-# KEYS[1] is the queue, KEYS[2..] one marker per event; ARGV[1] the marker TTL, ARGV[2..] the
-# events. A marker set only if absent, in the same atomic step as the push, means a retry after a
-# lost reply (or two pollers sweeping the same delivery) never puts an event in the list twice.
+# KEYS[1] is the queue, KEYS[2..] the marker sets. ARGV[1] is the marker TTL, ARGV[2] two bytes per
+# event naming its set (0 for KEYS[2]), ARGV[3] the prefix of the old one-key-per-event markers,
+# ARGV[4] the events' members end to end and ARGV[5] their lengths, ARGV[6] the events end to end
+# and ARGV[7] theirs (four bytes each, big-endian), in the order the events go into the list. Two
+# long arguments rather than two per event: redis-py spent more packing those than Redis running
+# the script.
+#
+# An event is pushed only if its member is in none of the sets, and it is added in the same atomic
+# step: a retry after a lost reply, two pollers sweeping the same delivery, or a claim repeated
+# after a crash never put an event in the list twice. Each set lives the marker TTL past its last
+# addition. Releases before the sets kept one key per event (gone one TTL after the last such
+# release ran); an event that has one is not pushed again either, so an upgrade under way is safe.
 _PUSH_ONCE = """
-local fresh = {}
-for i = 2, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-    fresh[#fresh + 1] = ARGV[i]
+local function split(blob, lengths)
+  local parts, position = {}, 1
+  for i = 1, #lengths / 4 do
+    local a, b, c, d = string.byte(lengths, 4 * i - 3, 4 * i)
+    local size = ((a * 256 + b) * 256 + c) * 256 + d
+    parts[i] = string.sub(blob, position, position + size - 1)
+    position = position + size
+  end
+  return parts
+end
+local ttl, sets, legacy = ARGV[1], ARGV[2], ARGV[3]
+local members, events = split(ARGV[4], ARGV[5]), split(ARGV[6], ARGV[7])
+local n = #sets / 2
+local groups, order = {}, {}
+for i = 1, n do
+  local s = string.byte(sets, 2 * i - 1) * 256 + string.byte(sets, 2 * i) + 2
+  local group = groups[s]
+  if not group then
+    group = {}
+    groups[s] = group
+    order[#order + 1] = s
+  end
+  group[#group + 1] = i
+end
+local fresh, taken = {}, {}
+for _, s in ipairs(order) do
+  local group = groups[s]
+  local added = false
+  for first = 1, #group, 1000 do
+    local last = math.min(first + 999, #group)
+    local chunk = {}
+    for j = first, last do
+      chunk[#chunk + 1] = members[group[j]]
+    end
+    local seen = redis.call('SMISMEMBER', KEYS[s], unpack(chunk))
+    local add = {}
+    for j = 1, #chunk do
+      local member = chunk[j]
+      if seen[j] == 0 and not taken[member] then
+        taken[member] = true
+        add[#add + 1] = member
+        fresh[group[first + j - 1]] = member
+      end
+    end
+    if #add > 0 then
+      redis.call('SADD', KEYS[s], unpack(add))
+      added = true
+    end
+  end
+  if added then
+    redis.call('EXPIRE', KEYS[s], ttl)
   end
 end
-for i = 1, #fresh, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(fresh, i, math.min(i + 999, #fresh)))
+local candidates = {}
+for i = 1, n do
+  if fresh[i] then
+    candidates[#candidates + 1] = i
+  end
 end
-return #fresh
+for first = 1, #candidates, 1000 do
+  local last = math.min(first + 999, #candidates)
+  local keys = {}
+  for j = first, last do
+    keys[#keys + 1] = legacy .. fresh[candidates[j]]
+  end
+  if redis.call('EXISTS', unpack(keys)) > 0 then
+    for j = first, last do
+      if redis.call('EXISTS', keys[j - first + 1]) == 1 then
+        fresh[candidates[j]] = nil
+      end
+    end
+  end
+end
+local out = {}
+for i = 1, n do
+  if fresh[i] then
+    out[#out + 1] = events[i]
+  end
+end
+for i = 1, #out, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(out, i, math.min(i + 999, #out)))
+end
+return #out
 """
+# SMISMEMBER, which the script needs, came with Redis 6.2.
+MIN_REDIS_VERSION = (6, 2)
+# Events per script call: bounds the time Redis spends in one call, and keeps the sets a call
+# names within what two bytes per event can index.
+PUSH_CHUNK = 4096
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"7.0.15"`` as ``(7, 0, 15)``; parts that are not numbers end it."""
+    numbers: list[int] = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        numbers.append(int(part))
+    return tuple(numbers)
+
+
+async def redis_too_old(client: redis.Redis) -> str | None:
+    """The server's version if it is older than the push script needs, else None.
+
+    None too when Redis does not answer: a poller starts without it, keeping fires in the outbox.
+    """
+    try:
+        info = await client.info("server")
+    except REDIS_ERRORS:
+        return None
+    version = str(info.get("redis_version", ""))
+    return version if version_tuple(version) < MIN_REDIS_VERSION else None
+
+
+def _lengths(parts: Sequence[str] | Sequence[bytes]) -> bytes:
+    """Each part's length as four big-endian bytes, as the script's split reads them."""
+    return struct.pack(f">{len(parts)}I", *map(len, parts))
 
 
 class EventPusher:
@@ -36,9 +153,28 @@ class EventPusher:
 
     async def push(self, occurrences: Sequence[Occurrence], queue: str = EVENT_QUEUE) -> int:
         """Push the events not pushed to ``queue`` before; returns how many were new to it."""
-        if not occurrences:
-            return 0
-        keys = [queue, *(sent_marker(o.event_id, o.attempt, queue) for o in occurrences)]
-        args: list[bytes | int] = [self._marker_ttl, *(encode_event(o) for o in occurrences)]
-        pushed = await self._script(keys=keys, args=args)
+        pushed = 0
+        for start in range(0, len(occurrences), PUSH_CHUNK):
+            pushed += await self._push_chunk(occurrences[start : start + PUSH_CHUNK], queue)
+        return pushed
+
+    async def _push_chunk(self, occurrences: Sequence[Occurrence], queue: str) -> int:
+        sets: dict[str, int] = {}
+        positions = bytearray()
+        members: list[str] = []
+        for o in occurrences:
+            key, member = sent_marker(o.event_id, o.attempt, format_time(o.scheduled_for)[:10], queue)
+            positions += sets.setdefault(key, len(sets)).to_bytes(2)
+            members.append(member)
+        events = [encode_event(o) for o in occurrences]
+        args: list[bytes | str | int] = [
+            self._marker_ttl,
+            bytes(positions),
+            legacy_sent_marker("", queue),
+            "".join(members),
+            _lengths(members),
+            b"".join(events),
+            _lengths(events),
+        ]
+        pushed = await self._script(keys=[queue, *sets], args=args)
         return int(pushed)

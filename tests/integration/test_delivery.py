@@ -12,8 +12,8 @@ import redis.asyncio as redis
 
 from api.app import create_app
 from core.db import Pool
-from core.events import Occurrence, event_id_for
-from core.redis_keys import EVENT_QUEUE
+from core.events import Occurrence, event_id_for, format_time
+from core.redis_keys import EVENT_QUEUE, sent_marker
 from core.settings import Settings
 from poller.claim import PushFirst, claim_batch
 from poller.push import EventPusher
@@ -72,8 +72,10 @@ async def test_push_is_idempotent_per_event_and_attempt(pool: Pool, redis_client
     assert await pusher.push(occurrences) == 1
     assert await pusher.push(occurrences) == 0  # a retry after a lost reply
     assert await redis_client.llen(EVENT_QUEUE) == 1
-    ttl = await redis_client.ttl(f"{{{EVENT_QUEUE}}}:sent:{occurrences[0].event_id}:1")
-    assert 0 < ttl <= 3600
+    first = occurrences[0]
+    marker_set, member = sent_marker(first.event_id, 1, format_time(first.scheduled_for)[:10])
+    assert await redis_client.sismember(marker_set, member)
+    assert 0 < await redis_client.ttl(marker_set) <= 3600
 
 
 async def test_crash_between_commit_and_push_is_swept_once(
