@@ -57,6 +57,8 @@ class _Batch:
     scheduled: list[datetime] = field(default_factory=list)
     late: list[bool] = field(default_factory=list)
     ack_required: list[bool] = field(default_factory=list)
+    # The fire audit details, aligned with event_ids (record_fires writes those recorded).
+    fire_details: list[str] = field(default_factory=list)
     audit_actions: list[str] = field(default_factory=list)
     audit_reminders: list[UUID] = field(default_factory=list)
     audit_details: list[str] = field(default_factory=list)
@@ -126,6 +128,7 @@ async def claim_batch(
                 batch.scheduled.append(fire.scheduled_for)
                 batch.late.append(fire.late)
                 batch.ack_required.append(row["ack_required"])
+                batch.fire_details.append(_fire_details(event_id, fire))
                 sources.append((row, fire))
 
             for missed in outcome.skipped:
@@ -170,6 +173,7 @@ async def claim_batch(
             batch.ack_required,
             pushed_at is not None,
             push_first.ack_timeout if push_first is not None else 0.0,
+            batch.fire_details,
         )
         if batch.audit_actions:
             await conn.execute(
@@ -191,6 +195,12 @@ async def claim_batch(
         occurrences = [o for o in occurrences if o.event_id in new]
     skipped = sum(1 for action in batch.audit_actions if action == "skip")
     return ClaimResult(len(rows), occurrences, skipped, pushed_at)
+
+
+def _fire_details(event_id: UUID, fire: Fire) -> str:
+    """The JSON details of a fire's audit row: its event, its time (as events spell it), lateness."""
+    details = {"event_id": str(event_id), "scheduled_for": format_time(fire.scheduled_for), "late": fire.late}
+    return orjson.dumps(details).decode()
 
 
 def _occurrences(

@@ -21,9 +21,9 @@ FOR UPDATE SKIP LOCKED;
 -- this transaction) and the deliveries start as sent, with the redelivery time set as mark_sent
 -- sets it for a first attempt (the ack timeout, $13 s, plus up to 20 % jitter); else they start
 -- pending, for the caller or the sweep to push. The unique (reminder_id, scheduled_for) key stops
--- an occurrence from being recorded twice; RETURNING names the new deliveries. The audit details
--- are built here, not in Python, so a batch sends its rows once; scheduled_for is spelled as
--- core.events.format_time does.
+-- an occurrence from being recorded twice; RETURNING names the new deliveries, and only those are
+-- audited, with the details $14 (aligned with $5). The details come built from Python: spelling
+-- the time in SQL (to_char) cost PostgreSQL more per fire than parsing the JSON text does.
 WITH moved AS (
     UPDATE reminders AS r
     SET next_run_at = f.next_run_at,
@@ -49,17 +49,12 @@ WITH moved AS (
         -- Read once, after the push returned: the moment Redis is known to hold the events.
         (SELECT clock_timestamp() AS pushed) AS t
     ON CONFLICT DO NOTHING
-    RETURNING event_id, reminder_id, scheduled_for, late
+    RETURNING event_id
 ), audited AS (
     INSERT INTO audit_log (actor, action, reminder_id, details)
-    SELECT $10, 'fire', f.reminder_id, jsonb_build_object(
-        'event_id', f.event_id,
-        'scheduled_for', to_char(f.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-            || CASE WHEN extract(microseconds FROM f.scheduled_for)::bigint % 1000000 >= 1000
-                    THEN to_char(f.scheduled_for AT TIME ZONE 'UTC', '.MS') ELSE '' END
-            || 'Z',
-        'late', f.late)
-    FROM recorded AS f
+    SELECT $10, 'fire', a.reminder_id, a.details
+    FROM unnest($5::uuid[], $6::uuid[], $14::jsonb[]) AS a(event_id, reminder_id, details)
+    WHERE a.event_id IN (SELECT event_id FROM recorded)
 )
 SELECT event_id FROM recorded;
 

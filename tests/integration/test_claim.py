@@ -111,7 +111,7 @@ async def test_one_poller_draining_in_several_lanes_fires_each_reminder_once(
 
 
 async def test_each_fire_is_audited_with_its_event_id_time_and_lateness(pool: Pool) -> None:
-    # The fire audit is written by record_fires in SQL: its time text must match format_time.
+    # Its time text must match format_time, as in the events.
     now = datetime(2030, 1, 1, 10, 0, 5, tzinfo=UTC)
     whole = await insert_reminder(pool, next_run_at=now - timedelta(seconds=1))
     with_millis = await insert_reminder(pool, next_run_at=now - timedelta(seconds=2, microseconds=-4567))
