@@ -222,8 +222,9 @@ def _occurrences(
         )
         for event_id, (row, fire) in zip(event_ids, sources, strict=True)
     ]
-    # UUIDs order as their text does (fixed-width lowercase hex), without building the text.
-    occurrences.sort(key=lambda o: (o.scheduled_for, o.reminder_id))
+    # UUIDs order as their 16 bytes do (and as their text does); bytes compare in C, where
+    # comparing the UUIDs themselves goes through Python's uuid.UUID.__lt__.
+    occurrences.sort(key=lambda o: (o.scheduled_for, o.reminder_id.bytes))
     return occurrences
 
 
