@@ -3,11 +3,12 @@
 Counting an assistant's live reminders reads up to ``cap`` index entries (100,000 by default): at
 thousands of creates a second that count, not the insert, would be most of the database's work. The
 cap is soft already (concurrent creates may pass it by a few; it bounds abuse, not billing), so each
-API process reuses a count it read for ``ttl`` seconds, adding its own creates since, while that stays
-more than a tenth of the cap below it. Nearer the cap, every create counts again, as before, so a
-small cap behaves exactly as without this. The cap can then be passed by at most what the other API
-processes create within one ``ttl`` beyond that tenth. Cancellations are not seen until the next count,
-which only makes this count sooner.
+API process reuses a count it read, adding its own creates since, while that stays more than a tenth
+of the cap (the margin) below it. Near the margin a count is reused for ``ttl`` seconds; further
+below, for as many ttls as the margin fits in the room left, so the other API processes would have to
+create more than a margin per ttl, as near the edge, to pass the cap unseen. Within the margin every
+create counts again, as before, so a small cap behaves exactly as without this. Cancellations are not
+seen until the next count, which only makes this count sooner.
 """
 
 from __future__ import annotations
@@ -40,7 +41,14 @@ class LiveCounts:
         if entry is None:
             return True
         read_at, live = entry
-        return self._clock() - read_at >= self._ttl or live >= cap - margin(cap)
+        return self._clock() - read_at >= self.reuse_for(live, cap)
+
+    def reuse_for(self, live: int, cap: int) -> float:
+        """How long a count of ``live`` may stand in for a new one (0: count on every create)."""
+        room = cap - margin(cap) - live
+        if room <= 0:
+            return 0.0
+        return self._ttl * max(1.0, room / margin(cap))
 
     def counted(self, assistant_id: UUID, live: int) -> None:
         """Remember a count just read from the database."""

@@ -41,14 +41,37 @@ def test_a_fresh_count_far_below_the_cap_is_reused_with_own_creates_added() -> N
     assert counts.must_count(A, 100)  # 90: within the margin, every create counts again
 
 
-def test_a_count_expires_after_the_ttl() -> None:
+def test_a_count_near_the_margin_expires_after_the_ttl() -> None:
     clock = FakeClock()
     counts = LiveCounts(ttl=1.0, clock=clock)
-    counts.counted(A, 0)
+    counts.counted(A, 80)  # 10 below the margin: one margin of room, one ttl
     clock.now += 0.99
     assert not counts.must_count(A, 100)
     clock.now += 0.01
     assert counts.must_count(A, 100)
+
+
+def test_the_further_below_the_cap_the_longer_a_count_stands() -> None:
+    clock = FakeClock()
+    counts = LiveCounts(ttl=1.0, clock=clock)
+    counts.counted(A, 0)  # 90 of room: nine margins, nine ttls
+    clock.now += 8.99
+    assert not counts.must_count(A, 100)
+    clock.now += 0.01
+    assert counts.must_count(A, 100)
+
+
+def test_passing_the_cap_unseen_takes_over_a_margin_per_ttl_at_any_count() -> None:
+    # Others creating at margin/ttl per second reach at most the cap by the time a count expires.
+    cap, ttl = 100_000, 1.0
+    counts = LiveCounts(ttl=ttl)
+    rate = margin(cap) / ttl
+    for live in range(0, cap + 1, 97):
+        window = counts.reuse_for(live, cap)
+        if window == 0:
+            assert live >= cap - margin(cap)
+        else:
+            assert live + rate * window <= cap
 
 
 def test_a_small_cap_counts_on_every_create_but_the_first_reuse() -> None:
