@@ -513,7 +513,7 @@ async def bench(options: Options, server_url: str, redis_url: str) -> dict[str, 
     finally:
         if not options.keep:
             with contextlib.suppress(redis.RedisError, OSError):
-                await client.flushdb()  # the per-event markers would linger for two days
+                await client.flushdb()  # the marker sets would linger for two days
             await drop_database(server_url, database_url)
         else:
             log(f"kept database {database_url}")
