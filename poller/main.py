@@ -10,6 +10,8 @@ import httpx
 import redis.asyncio as redis
 import structlog
 import uvloop
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from core.crypto import PayloadCipher
 from core.db import create_pool
@@ -25,10 +27,26 @@ from poller.worker import Poller
 log = structlog.get_logger("poller")
 
 
+def redis_client(settings: Settings) -> redis.Redis:
+    """The poller's Redis client: 5 s per call, and one try.
+
+    A push runs inside its claim's transaction, which redis-py's own retries (ten in redis-py 8, up
+    to 5 s each against a Redis that does not answer) would hold open past the database's idle
+    timeout. A failed call goes to the poller's backoff instead, and a failed push leaves its fires
+    pending for the sweep.
+    """
+    return redis.from_url(
+        settings.require_redis_url(),
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 async def run(settings: Settings, cipher: PayloadCipher | None = None) -> None:
     """Run one poller until SIGINT or SIGTERM."""
     cipher = cipher or PayloadCipher.from_settings(settings)
-    client = redis.from_url(settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5)
+    client = redis_client(settings)
     if (version := await redis_too_old(client)) is not None:
         await client.aclose()
         needed = ".".join(map(str, MIN_REDIS_VERSION))
