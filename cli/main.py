@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import keys, rotate, status, tail
+from cli import keys, prune, rotate, status, tail
 from cli.common import database_url, fail, load_settings, redis_url
 from cli.services import StartupError, run_services
 from cli.up import api_command, run_up
@@ -24,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(keys.app, name="keys")
+app.command("prune")(prune.prune_command)
 app.command("rotate-payload-keys")(rotate.rotate_payload_keys)
 app.command("status")(status.status)
 app.command("tail")(tail.tail)

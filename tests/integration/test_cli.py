@@ -221,10 +221,41 @@ async def test_rotate_payload_keys_shows_its_progress_on_stderr(settings: Settin
     assert stored == {new_key_id} != {payload_cipher().key_id}
 
 
+async def test_prune_takes_its_retention_from_the_settings_or_the_command_line(
+    settings: Settings, pool: Pool
+) -> None:
+    await pool.execute(
+        """
+        INSERT INTO deliveries (event_id, reminder_id, scheduled_for, state, created_at)
+        SELECT gen_random_uuid(), gen_random_uuid(), now(), 'acked', now() - d * interval '1 day'
+        FROM unnest(ARRAY[5, 15, 40]) AS d
+        """
+    )
+    await pool.execute(
+        "INSERT INTO audit_log (at, actor, action) VALUES (now() - interval '3 days', 'test', 'create')"
+    )
+
+    env = _env(settings, REMINDERS_DELIVERY_RETENTION_DAYS="20")
+    code, stdout, stderr = await _run_cli(env, "prune", "--json")
+    assert code == 0, stderr
+    assert orjson.loads(stdout) == {"idempotency_keys": 0, "deliveries": 1, "audit_entries": 0}
+
+    code, stdout, stderr = await _run_cli(env, "prune", "--deliveries-days", "10", "--audit-days", "1")
+    assert code == 0, stderr
+    assert stdout.strip() == (
+        "deleted 0 expired idempotency keys, 1 finished deliveries (older than 10 days), "
+        "1 audit entries (older than 1 days)"
+    )
+    assert await pool.fetchval("SELECT count(*) FROM deliveries") == 1
+
+    code, _, stderr = await _run_cli(env, "prune", "--audit-days", "-1")
+    assert code == 2 and "--audit-days" in stderr
+
+
 def test_help_lists_every_command() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    for command in ("up", "api", "poller", "status", "tail", "keys", "rotate-payload-keys"):
+    for command in ("up", "api", "poller", "status", "tail", "keys", "rotate-payload-keys", "prune"):
         assert f" {command} " in result.output
 
 
