@@ -12,7 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, ServiceUnavailable
+from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, RetryLater, ServiceUnavailable
 from core.metrics import Metrics
 
 log = structlog.get_logger("api")
@@ -58,7 +58,7 @@ def _finite(value: Any) -> Any:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map NotFound→404, Forbidden→403, Conflict→409, backing services down→503."""
+    """Map NotFound→404, Forbidden→403, Conflict→409, backing services down or RetryLater→503."""
 
     async def not_found(_: Request, exc: Exception) -> JSONResponse:
         return _json(status.HTTP_404_NOT_FOUND, str(exc))
@@ -76,6 +76,13 @@ def install_error_handlers(app: FastAPI) -> None:
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the database is unavailable right now; retry shortly",
             {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    async def retry_later(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RetryLater)
+        log.info("retry_later", path=request.url.path, reason=str(exc))
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), {"Retry-After": str(exc.retry_after_seconds)}
         )
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -101,6 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidField, invalid_field)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(RetryLater, retry_later)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, unavailable)
     app.add_exception_handler(Exception, unexpected)

@@ -20,7 +20,8 @@ from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import next_fire
 from core.crypto import PayloadCipher
 from core.db import DATABASE_ERRORS, Connection, Pool
-from core.exceptions import Conflict, Forbidden, InvalidField, NotFound
+from core.events import event_id_for
+from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, RetryLater
 from core.queries import queries
 
 log = structlog.get_logger("api")
@@ -445,12 +446,41 @@ async def cancel_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -
     )
 
 
+# How many of a due reminder's occurrences an ack of an unknown event is compared with, and how far
+# past this host's clock (the claim reads the database's): both only bound the work of a 404.
+IN_FLIGHT_OCCURRENCES = 100
+IN_FLIGHT_CLOCK_MARGIN = timedelta(seconds=60)
+
+
+def _in_flight(row: asyncpg.Record, event_id: UUID, now: datetime) -> bool:
+    """Whether ``event_id`` is one of the reminder's occurrences from its ``next_run_at`` up to now.
+
+    Such an event was pushed by a claim that has not committed: one still open takes the reminder's
+    row lock first, so here it is one whose poller stopped between push and commit (docs/events.md).
+    The next claim records it within a poll. Only events a claim would push now can match: later
+    occurrences have not been sent to anyone yet.
+    """
+    at: datetime | None = row["next_run_at"]
+    until = now + IN_FLIGHT_CLOCK_MARGIN
+    for _ in range(IN_FLIGHT_OCCURRENCES):
+        if at is None or at > until:
+            return False
+        if event_id_for(row["id"], at) == event_id:
+            return True
+        if row["cron_expression"] is None:
+            return False
+        at = _next_fire(row, at)
+    return False
+
+
 async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ack) -> asyncpg.Record:
     """Record the assistant's ack; completes a one-time reminder, or a chain asked to end."""
     async with pool.acquire() as conn, conn.transaction():
         row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
         delivery = await conn.fetchrow(queries["lock_delivery"], ack.event_id, reminder_id)
         if delivery is None:
+            if _in_flight(row, ack.event_id, datetime.now(UTC)):
+                raise RetryLater("this event is not recorded yet (its poller stopped before its commit)")
             raise NotFound("event not found for this reminder")
         if delivery["state"] == "acked":
             return row

@@ -5,6 +5,7 @@
     ├── Conflict            the change is impossible in the current state
     ├── Forbidden           the credential does not cover this assistant
     ├── ServiceUnavailable  Postgres or Redis cannot be reached right now
+    ├── RetryLater          the answer exists in a moment (an event not yet recorded)
     ├── InvalidField        a field is well-formed but impossible (e.g. a window with no fire)
     └── PayloadCryptoError  payload keys missing or wrong
         ├── PayloadKeyError         REMINDERS_PAYLOAD_KEYS unset or malformed
@@ -32,6 +33,14 @@ class Forbidden(ReminderError):
 
 class ServiceUnavailable(ReminderError):
     """A backing service (Postgres, Redis) is down or saturated; retry later."""
+
+
+class RetryLater(ReminderError):
+    """The request will succeed shortly, without anything else changing; answered as a 503."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class InvalidField(ReminderError):

@@ -370,7 +370,15 @@ async def skip_next_occurrence(
 @router.post(
     "/{reminder_id}/ack",
     operation_id="ack_event",
-    responses={**NOT_FOUND, **BAD_BODY, 409: _error("The event was dead-lettered")},
+    responses={
+        **NOT_FOUND,
+        **BAD_BODY,
+        409: _error("The event was dead-lettered"),
+        503: _error(
+            "The database is unavailable, or the event is not recorded yet (its poller stopped "
+            "between push and commit; the next claim records it); see Retry-After"
+        ),
+    },
 )
 async def ack_event(
     pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: Ack

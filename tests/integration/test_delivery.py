@@ -117,6 +117,69 @@ async def test_a_crash_between_push_and_commit_fires_once(
     assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rid) == "active"
 
 
+async def test_an_ack_after_a_crash_between_push_and_commit_is_asked_to_retry_until_recorded(
+    settings: Settings, pool: Pool, redis_client: redis.Redis, api: httpx.AsyncClient
+) -> None:
+    """The assistant has the event, the database not yet: 503 with Retry-After, never a 404 that
+    would make the assistant drop its ack and see the event again after the ack timeout."""
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+
+    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
+        await pusher.push(occurrences)
+        raise ConnectionResetError("the poller died before its commit")
+
+    with pytest.raises(ConnectionResetError):
+        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    [event] = map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))
+
+    early = await api.post(f"/reminders/{rid}/ack", json={"event_id": event["event_id"]})
+    assert early.status_code == 503 and early.headers["Retry-After"] == "1", early.text
+    assert "not recorded yet" in early.json()["detail"]
+    # Any other event id of this reminder is simply unknown.
+    other = event_id_for(rid, datetime.now(UTC) - timedelta(days=1))
+    assert (await api.post(f"/reminders/{rid}/ack", json={"event_id": str(other)})).status_code == 404
+
+    await Poller(settings, pool, redis_client).poll()  # the next claim records the event
+    late = await api.post(f"/reminders/{rid}/ack", json={"event_id": event["event_id"]})
+    assert late.status_code == 200, late.text
+    assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "acked"
+    assert await redis_client.llen(EVENT_QUEUE) == 1  # pushed once all along
+
+
+@pytest.mark.parametrize("policy", ["fire_all", "fire_once", "skip"])
+async def test_acks_of_every_event_a_crashed_claim_pushed_are_asked_to_retry(
+    settings: Settings, pool: Pool, redis_client: redis.Redis, api: httpx.AsyncClient, policy: str
+) -> None:
+    """Catching up on missed minutes, a claim pushes other occurrences than next_run_at's."""
+    next_run_at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
+    rid = await insert_reminder(
+        pool,
+        next_run_at=next_run_at,
+        cron_expression="* * * * *",
+        misfire_policy=policy,
+        misfire_grace_seconds=90,  # the oldest one or two are late, the newer ones on time
+    )
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+
+    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
+        await pusher.push(occurrences)
+        raise ConnectionResetError("the poller died before its commit")
+
+    with pytest.raises(ConnectionResetError):
+        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    pushed = [e["event_id"] for e in map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))]
+    assert set(pushed) - {str(event_id_for(rid, next_run_at))}, "only next_run_at's event was pushed"
+
+    for event_id in pushed:
+        early = await api.post(f"/reminders/{rid}/ack", json={"event_id": event_id})
+        assert early.status_code == 503, (event_id, early.text)
+
+    await Poller(settings, pool, redis_client).poll()
+    for event_id in pushed:
+        assert (await api.post(f"/reminders/{rid}/ack", json={"event_id": event_id})).status_code == 200
+
+
 async def test_an_ack_while_the_claim_is_open_waits_for_its_commit(
     settings: Settings, pool: Pool, redis_client: redis.Redis
 ) -> None:
