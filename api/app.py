@@ -43,15 +43,16 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
         app.state.redis = redis.from_url(
             settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
         )
-        stats = None
+        stats, stop_stats = None, asyncio.Event()
         if settings.stats_interval > 0:
             stats = asyncio.create_task(
-                refresh_forever(metrics, app.state.pool, app.state.redis, settings.stats_interval)
+                refresh_forever(metrics, app.state.pool, app.state.redis, settings.stats_interval, stop_stats)
             )
         try:
             yield
         finally:
             if stats is not None:
+                stop_stats.set()
                 stats.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await stats

@@ -8,6 +8,7 @@ than at each scrape.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 
 import redis.asyncio as redis
@@ -80,12 +81,20 @@ async def refresh_stats(
         log.warning("stats_failed", backend="redis", error=repr(exc))
 
 
-async def refresh_forever(metrics: Metrics, pool: Pool, client: redis.Redis, interval: float) -> None:
-    """Refresh the state gauges now and every ``interval`` seconds until cancelled."""
-    while True:
+async def refresh_forever(
+    metrics: Metrics, pool: Pool, client: redis.Redis, interval: float, stop: asyncio.Event
+) -> None:
+    """Refresh the state gauges now and every ``interval`` seconds until ``stop`` is set.
+
+    An event, not only a cancellation: redis-py can turn a cancellation that lands inside a
+    command into one of its own errors (redis/redis-py#2551), which this loop would log and go on
+    from, holding up the API's shutdown for good.
+    """
+    while not stop.is_set():
         try:
             await refresh_stats(metrics, pool, client)
         except Exception as exc:  # the gauges going stale must not end the loop for good
             metrics.errors.labels("stats", "unexpected").inc()
             log.exception("stats_failed", error=repr(exc))
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -276,13 +276,14 @@ class ArrivalClock:
         self._times: list[float] = []
         self._counts: list[int] = []
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         """Start sampling in the background."""
         self._task = asyncio.create_task(self._run(), name="arrival-clock")
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(redis.RedisError, OSError):
                 count = int(await self._client.llen(EVENT_QUEUE))
                 seen = time.time()
@@ -300,6 +301,10 @@ class ArrivalClock:
 
     async def close(self) -> None:
         """Stop sampling and close the client."""
+        # redis-py can turn a cancellation that lands inside a command into one of its own errors
+        # (redis/redis-py#2551), which the loop suppresses and samples on: a teardown once hung
+        # for 90 s that way. The flag ends the loop even then.
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
