@@ -17,7 +17,7 @@ from api.batches import Batcher, CreateRow, insert_rows
 from api.live_cap import LiveCounts
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
-from core.cron import next_fire
+from core.cron import InvalidSchedule, next_fire
 from core.crypto import PayloadCipher
 from core.db import DATABASE_ERRORS, Connection, Pool
 from core.events import event_id_for
@@ -460,6 +460,8 @@ def _in_flight(row: asyncpg.Record, event_id: UUID, now: datetime) -> bool:
     The next claim records it within a poll. Only events a claim would push now can match: later
     occurrences have not been sent to anyone yet.
     """
+    if row["status"] not in SCHEDULED:
+        return False  # paused, completed or cancelled since: no claim will record it
     at: datetime | None = row["next_run_at"]
     until = now + IN_FLIGHT_CLOCK_MARGIN
     for _ in range(IN_FLIGHT_OCCURRENCES):
@@ -469,7 +471,10 @@ def _in_flight(row: asyncpg.Record, event_id: UUID, now: datetime) -> bool:
             return True
         if row["cron_expression"] is None:
             return False
-        at = _next_fire(row, at)
+        try:
+            at = _next_fire(row, at)
+        except InvalidSchedule:
+            return False  # the series has no further fire
     return False
 
 

@@ -147,6 +147,27 @@ async def test_an_ack_after_a_crash_between_push_and_commit_is_asked_to_retry_un
     assert await redis_client.llen(EVENT_QUEUE) == 1  # pushed once all along
 
 
+async def test_an_ack_of_a_crashed_claims_event_is_unknown_once_the_reminder_is_paused(
+    pool: Pool, redis_client: redis.Redis, api: httpx.AsyncClient
+) -> None:
+    """No claim records a paused reminder's event: asking the assistant to retry would not end."""
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+
+    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
+        await pusher.push(occurrences)
+        raise ConnectionResetError("the poller died before its commit")
+
+    with pytest.raises(ConnectionResetError):
+        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    [event] = map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))
+    paused = await api.patch(f"/reminders/{rid}", json={"status": "paused"})
+    assert paused.status_code == 200, paused.text
+
+    ack = await api.post(f"/reminders/{rid}/ack", json={"event_id": event["event_id"]})
+    assert ack.status_code == 404, ack.text
+
+
 @pytest.mark.parametrize("policy", ["fire_all", "fire_once", "skip"])
 async def test_acks_of_every_event_a_crashed_claim_pushed_are_asked_to_retry(
     settings: Settings, pool: Pool, redis_client: redis.Redis, api: httpx.AsyncClient, policy: str
