@@ -93,11 +93,9 @@ async def test_crash_between_commit_and_push_is_swept_once(
     assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "sent"
 
 
-async def test_a_crash_between_push_and_commit_fires_once(
-    settings: Settings, pool: Pool, redis_client: redis.Redis
-) -> None:
-    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
-    due = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
+async def claim_pushing_then_crashing(pool: Pool, redis_client: redis.Redis) -> None:
+    """A claim whose poller dies between its push and its commit: the events are out, the claim
+    rolled back."""
     pusher = EventPusher(redis_client, marker_ttl=3600)
 
     async def push_then_die(occurrences: list[Occurrence]) -> datetime:
@@ -106,6 +104,14 @@ async def test_a_crash_between_push_and_commit_fires_once(
 
     with pytest.raises(ConnectionResetError):
         await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+
+
+async def test_a_crash_between_push_and_commit_fires_once(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    due = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
+    await claim_pushing_then_crashing(pool, redis_client)
     # The event is out, the claim rolled back: nothing recorded, the reminder still due.
     assert await redis_client.llen(EVENT_QUEUE) == 1
     assert await pool.fetchval("SELECT count(*) FROM deliveries") == 0
@@ -123,14 +129,7 @@ async def test_an_ack_after_a_crash_between_push_and_commit_is_asked_to_retry_un
     """The assistant has the event, the database not yet: 503 with Retry-After, never a 404 that
     would make the assistant drop its ack and see the event again after the ack timeout."""
     rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
-    pusher = EventPusher(redis_client, marker_ttl=3600)
-
-    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
-        await pusher.push(occurrences)
-        raise ConnectionResetError("the poller died before its commit")
-
-    with pytest.raises(ConnectionResetError):
-        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    await claim_pushing_then_crashing(pool, redis_client)
     [event] = map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))
 
     early = await api.post(f"/reminders/{rid}/ack", json={"event_id": event["event_id"]})
@@ -152,14 +151,7 @@ async def test_an_ack_of_a_crashed_claims_event_is_unknown_once_the_reminder_is_
 ) -> None:
     """No claim records a paused reminder's event: asking the assistant to retry would not end."""
     rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
-    pusher = EventPusher(redis_client, marker_ttl=3600)
-
-    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
-        await pusher.push(occurrences)
-        raise ConnectionResetError("the poller died before its commit")
-
-    with pytest.raises(ConnectionResetError):
-        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    await claim_pushing_then_crashing(pool, redis_client)
     [event] = map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))
     paused = await api.patch(f"/reminders/{rid}", json={"status": "paused"})
     assert paused.status_code == 200, paused.text
@@ -181,14 +173,7 @@ async def test_acks_of_every_event_a_crashed_claim_pushed_are_asked_to_retry(
         misfire_policy=policy,
         misfire_grace_seconds=90,  # the oldest one or two are late, the newer ones on time
     )
-    pusher = EventPusher(redis_client, marker_ttl=3600)
-
-    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
-        await pusher.push(occurrences)
-        raise ConnectionResetError("the poller died before its commit")
-
-    with pytest.raises(ConnectionResetError):
-        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
+    await claim_pushing_then_crashing(pool, redis_client)
     pushed = [e["event_id"] for e in map(orjson.loads, await redis_client.lrange(EVENT_QUEUE, 0, -1))]
     assert set(pushed) - {str(event_id_for(rid, next_run_at))}, "only next_run_at's event was pushed"
 
