@@ -78,9 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": RETRY_AFTER_SECONDS},
         )
 
-    async def retry_later(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RetryLater)
-        log.info("retry_later", path=request.url.path, reason=str(exc))
+    async def retry_later(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RetryLater)  # logged where raised, with the ids it concerns
         return _json(
             status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), {"Retry-After": str(exc.retry_after_seconds)}
         )

@@ -485,6 +485,8 @@ async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ac
         delivery = await conn.fetchrow(queries["lock_delivery"], ack.event_id, reminder_id)
         if delivery is None:
             if _in_flight(row, ack.event_id, datetime.now(UTC)):
+                # A poller stopped between its push and its commit: worth a look if it recurs.
+                log.warning("ack_before_record", reminder_id=str(reminder_id), event_id=str(ack.event_id))
                 raise RetryLater("this event is not recorded yet (its poller stopped before its commit)")
             raise NotFound("event not found for this reminder")
         if delivery["state"] == "acked":
