@@ -41,8 +41,12 @@ async def _run(settings: Settings, deliveries_days: int, audit_days: int, batch_
         await pool.close()
 
 
+def _counted(count: int, thing: str, things: str) -> str:
+    return f"{count} {thing if count == 1 else things}"
+
+
 def _kept(days: int) -> str:
-    return "all kept" if days == 0 else f"older than {days} days"
+    return "all kept" if days == 0 else f"older than {_counted(days, 'day', 'days')}"
 
 
 def prune_command(
@@ -88,8 +92,7 @@ def prune_command(
     if as_json:
         typer.echo(orjson.dumps(asdict(result)).decode())
         return
-    typer.echo(
-        f"deleted {result.idempotency_keys} expired idempotency keys, "
-        f"{result.deliveries} finished deliveries ({_kept(deliveries)}), "
-        f"{result.audit_entries} audit entries ({_kept(audit)})"
-    )
+    keys = _counted(result.idempotency_keys, "expired idempotency key", "expired idempotency keys")
+    finished = _counted(result.deliveries, "finished delivery", "finished deliveries")
+    entries = _counted(result.audit_entries, "audit entry", "audit entries")
+    typer.echo(f"deleted {keys}, {finished} ({_kept(deliveries)}), {entries} ({_kept(audit)})")

@@ -243,8 +243,8 @@ async def test_prune_takes_its_retention_from_the_settings_or_the_command_line(
     code, stdout, stderr = await _run_cli(env, "prune", "--deliveries-days", "10", "--audit-days", "1")
     assert code == 0, stderr
     assert stdout.strip() == (
-        "deleted 0 expired idempotency keys, 1 finished deliveries (older than 10 days), "
-        "1 audit entries (older than 1 days)"
+        "deleted 0 expired idempotency keys, 1 finished delivery (older than 10 days), "
+        "1 audit entry (older than 1 day)"
     )
     assert await pool.fetchval("SELECT count(*) FROM deliveries") == 1
 
