@@ -1,4 +1,5 @@
-"""`reminders status`: reminders by status, the due backlog, queue lengths, live pollers, fire lag."""
+"""`reminders status`: reminders by status, the due backlog, queue lengths, live pollers, fire lag,
+and the size of the tables that grow with use."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from core.states import REMINDER_STATUSES, REMINDER_TYPES
 # A poller refreshes its heartbeat every few seconds; one silent for longer is gone or stuck.
 POLLERS_SEEN_WITHIN = 30.0
 FIRE_LAG_WINDOW = 300.0
+# The tables whose size is shown: reminders, and the three `reminders prune` keeps in check.
+SIZED_TABLES = ("reminders", "deliveries", "audit_log", "idempotency_keys")
 # Failures that mean "cannot reach or query a server", reported in one line rather than a traceback.
 CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError)
 
@@ -51,6 +54,7 @@ class Status:
     pollers: list[PollerSeen]
     fired: int  # first pushes within FIRE_LAG_WINDOW
     fire_lag_p99_seconds: float | None
+    table_bytes: dict[str, int]  # SIZED_TABLES, indexes included
 
     def to_json(self) -> dict[str, Any]:
         """The snapshot as one JSON-ready object (what ``--json`` prints)."""
@@ -75,6 +79,7 @@ class Status:
                 "fired": self.fired,
                 "p99_seconds": _rounded(self.fire_lag_p99_seconds),
             },
+            "table_bytes": self.table_bytes,
         }
 
 
@@ -89,6 +94,7 @@ async def collect(conn: asyncpg.Connection, client: redis.Redis) -> Status:
         reminders.setdefault(row["status"], {})[row["type"]] = row["count"]
     backlog = await conn.fetchrow(queries["status_due_backlog"])
     lag = await conn.fetchrow(queries["status_fire_lag"], FIRE_LAG_WINDOW)
+    sized = await conn.fetch(queries["status_table_sizes"], SIZED_TABLES)
     assert backlog is not None and lag is not None  # aggregates always return one row
     async with client.pipeline(transaction=False) as pipe:
         pipe.llen(EVENT_QUEUE)
@@ -111,6 +117,7 @@ async def collect(conn: asyncpg.Connection, client: redis.Redis) -> Status:
         pollers=sorted(pollers, key=lambda p: p.poller_id),
         fired=lag["fired"],
         fire_lag_p99_seconds=lag["lag_p99_seconds"],
+        table_bytes={row["name"]: row["bytes"] for row in sized},
     )
 
 
@@ -122,6 +129,13 @@ def _duration(seconds: float | None) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
 
 
 def render(status: Status) -> Group:
@@ -148,6 +162,10 @@ def render(status: Status) -> Group:
     vitals.add_row(
         f"fire lag p99 (last {FIRE_LAG_WINDOW / 60:.0f} min)",
         f"{_duration(status.fire_lag_p99_seconds)} over {status.fired} fires",
+    )
+    vitals.add_row(
+        "on disk (reminders, deliveries, audit log, idempotency keys)",
+        " / ".join(_size(status.table_bytes.get(name, 0)) for name in SIZED_TABLES),
     )
     return Group(counts, vitals)
 

@@ -108,6 +108,11 @@ async def test_status_json_counts_reminders_queues_pollers_and_fire_lag(
     assert status["pollers"]["count"] == len(seen)
     assert status["fire_lag"]["fired"] == 1
     assert 10 <= status["fire_lag"]["p99_seconds"] < CLI_TIMEOUT + 10
+    # Sizes from the catalog, indexes included: every table has at least its primary key's pages.
+    sizes = status["table_bytes"]
+    assert list(sizes) == ["reminders", "deliveries", "audit_log", "idempotency_keys"]
+    assert all(isinstance(size, int) and size >= 8192 for size in sizes.values()), sizes
+    assert sizes["reminders"] == await pool.fetchval("SELECT pg_total_relation_size('reminders')")
 
 
 async def test_status_on_an_empty_service_and_as_a_table(settings: Settings) -> None:
@@ -119,7 +124,9 @@ async def test_status_on_an_empty_service_and_as_a_table(settings: Settings) -> 
 
     code, stdout, stderr = await _run_cli(_env(settings, COLUMNS="160"), "status")
     assert code == 0, stderr
-    for label in ("pending", "recurring", "due now, not claimed", EVENT_QUEUE, DEAD_LETTER_QUEUE, "p99"):
+    for label in (
+        "pending", "recurring", "due now, not claimed", EVENT_QUEUE, DEAD_LETTER_QUEUE, "p99", "on disk",
+    ):  # fmt: skip
         assert label in stdout
 
 
