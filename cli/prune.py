@@ -15,28 +15,33 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.common import database_url, load_settings
+from cli.common import database_url, fail, load_settings
 from core.db import create_pool
-from core.retention import DEFAULT_BATCH_SIZE, Pruned, prune
+from core.retention import DEFAULT_BATCH_SIZE, Pruned, prune, prune_lock
 from core.settings import Settings
 
 
-async def _run(settings: Settings, deliveries_days: int, audit_days: int, batch_size: int) -> Pruned:
+async def _run(
+    settings: Settings, deliveries_days: int, audit_days: int, batch_size: int
+) -> Pruned | None:
     pool = await create_pool(settings, application_name="reminders-prune")
     try:
-        # On stderr with the other messages for humans, so stdout holds only the result.
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
-        ) as progress:  # fmt: skip
-            task = progress.add_task("deliveries", total=None)
-            return await prune(
-                pool,
-                delivery_retention_days=deliveries_days,
-                audit_retention_days=audit_days,
-                batch_size=batch_size,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+        async with prune_lock(pool) as held:
+            if not held:
+                return None
+            # On stderr with the other messages for humans, so stdout holds only the result.
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            ) as progress:  # fmt: skip
+                task = progress.add_task("deliveries", total=None)
+                return await prune(
+                    pool,
+                    delivery_retention_days=deliveries_days,
+                    audit_retention_days=audit_days,
+                    batch_size=batch_size,
+                    on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
     finally:
         await pool.close()
 
@@ -78,7 +83,8 @@ def prune_command(
     """Delete expired idempotency keys, old finished deliveries and (if asked) old audit entries.
 
     Finished deliveries are acked ones, sent ones with no ack due and dead-lettered ones; an ack of
-    a deleted one gets 404. Reminders are never deleted. Needs REMINDERS_DATABASE_URL.
+    a deleted one gets 404. Reminders are never deleted. Exits 75, doing nothing, while another
+    prune (a poller's, see REMINDERS_PRUNE_INTERVAL_HOURS) runs. Needs REMINDERS_DATABASE_URL.
     """
     settings = load_settings()
     database_url(settings)
@@ -89,6 +95,8 @@ def prune_command(
     except KeyboardInterrupt:
         typer.echo("interrupted: what was deleted so far stays deleted; run again to continue", err=True)
         raise typer.Exit(130) from None
+    if result is None:
+        fail("another prune (a poller's or another command's) is running; nothing done", code=75)
     if as_json:
         typer.echo(orjson.dumps(asdict(result)).decode())
         return

@@ -7,7 +7,8 @@ after ``REMINDERS_DELIVERY_RETENTION_DAYS``, audit entries after ``REMINDERS_AUD
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 
 import orjson
@@ -78,6 +79,19 @@ async def prune_audit_log(pool: Pool, days: int, batch_size: int = DEFAULT_BATCH
         if row["last_id"] is None or row["kept"]:
             return deleted
         last_id = int(row["last_id"])
+
+
+@asynccontextmanager
+async def prune_lock(pool: Pool) -> AsyncIterator[bool]:
+    """Hold the prune lock while the block runs; yields False (and holds nothing) if another
+    prune, a poller's or a command's, has it."""
+    async with pool.acquire() as conn:
+        held = bool(await conn.fetchval(queries["try_prune_lock"]))
+        try:
+            yield held
+        finally:
+            if held:
+                await conn.fetchval(queries["prune_unlock"])
 
 
 async def prune(

@@ -81,11 +81,14 @@ class Settings(BaseSettings):
     ack_timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
 
-    # Retention, applied by `reminders prune` (run it daily). Days a finished delivery (acked, sent
-    # with no ack due, or dead-lettered) is kept; 0 keeps them for ever.
+    # Retention, applied by `reminders prune` (run it daily) or by the pollers. Days a finished
+    # delivery (acked, sent with no ack due, or dead-lettered) is kept; 0 keeps them for ever.
     delivery_retention_days: int = Field(default=30, ge=0)
     # Days an audit log entry is kept; 0 (the default) keeps the log whole, as DESIGN.md has it.
     audit_retention_days: int = Field(default=0, ge=0)
+    # Hours between the retention runs the pollers make themselves (one at a time); 0 leaves
+    # retention to `reminders prune`.
+    prune_interval_hours: float = Field(default=0.0, ge=0)
 
     # Observability. Each poller serves /metrics, /healthz and /readyz on metrics_host:metrics_port
     # (0 turns that server off); `reminders up` gives its i-th poller metrics_port + i.

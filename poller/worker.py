@@ -8,6 +8,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from core.metrics import Metrics
 from core.queries import queries
 from core.readiness import REDIS_ERRORS
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
+from core.retention import Pruned, prune, prune_lock
 from core.settings import Settings
 from core.stats import refresh_stats
 from poller.claim import PushFirst, claim_batch
@@ -403,6 +405,27 @@ class Poller:
         """Set the shared state gauges (reminders by status, backlog, queues...) from fresh counts."""
         await refresh_stats(self.metrics, self.pool, self.redis)
 
+    # -- the retention tick -------------------------------------------------------------------
+
+    async def apply_retention(self) -> Pruned | None:
+        """Apply the retention rules unless another prune holds the lock; what went, or None."""
+        try:
+            async with prune_lock(self.pool) as held:
+                if not held:
+                    log.info("prune_skipped", reason="another prune holds the lock")
+                    return None
+                pruned = await prune(
+                    self.pool,
+                    delivery_retention_days=self.settings.delivery_retention_days,
+                    audit_retention_days=self.settings.audit_retention_days,
+                )
+        except DATABASE_ERRORS as exc:
+            self.metrics.errors.labels("poller", "database").inc()
+            log.error("prune_failed", error=repr(exc))
+            return None
+        log.info("pruned", **asdict(pruned))
+        return pruned
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -431,6 +454,14 @@ class Poller:
                 max_instances=1,
                 coalesce=True,
                 next_run_time=datetime.now(UTC),
+            )
+        if self.settings.prune_interval_hours > 0:
+            self.scheduler.add_job(
+                self.apply_retention,
+                IntervalTrigger(hours=self.settings.prune_interval_hours),
+                id="prune",
+                max_instances=1,
+                coalesce=True,
             )
         self.scheduler.start()
         self.listener = WakeupListener(

@@ -44,3 +44,11 @@ WITH slice AS (
 SELECT (SELECT max(id) FROM slice) AS last_id,
        (SELECT count(*) FROM gone) AS deleted,
        EXISTS (SELECT 1 FROM slice WHERE at >= now() - make_interval(days => $1::int)) AS kept;
+
+-- name: try_prune_lock
+-- One prune at a time across pollers and `reminders prune`: a session lock, so a prune that dies
+-- with its connection frees it.
+SELECT pg_try_advisory_lock(hashtextextended('reminders prune', 0));
+
+-- name: prune_unlock
+SELECT pg_advisory_unlock(hashtextextended('reminders prune', 0));

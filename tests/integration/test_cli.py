@@ -23,6 +23,7 @@ from cli.up import api_command
 from core.crypto import PayloadCipher
 from core.db import Pool
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
+from core.retention import prune_lock
 from core.settings import Settings
 from poller.worker import Poller
 from tests.conftest import PROJECT_ROOT
@@ -257,6 +258,10 @@ async def test_prune_takes_its_retention_from_the_settings_or_the_command_line(
 
     code, _, stderr = await _run_cli(env, "prune", "--audit-days", "-1")
     assert code == 2 and "--audit-days" in stderr
+
+    async with prune_lock(pool):  # a poller's prune, say
+        code, stdout, stderr = await _run_cli(env, "prune")
+    assert (code, stdout) == (75, "") and "another prune" in stderr, stderr
 
 
 def test_help_lists_every_command() -> None:

@@ -12,7 +12,14 @@ import redis.asyncio as redis
 from core.db import Pool
 from core.queries import queries
 from core.redis_keys import EVENT_QUEUE
-from core.retention import Pruned, prune, prune_audit_log, prune_deliveries, prune_idempotency_keys
+from core.retention import (
+    Pruned,
+    prune,
+    prune_audit_log,
+    prune_deliveries,
+    prune_idempotency_keys,
+    prune_lock,
+)
 from core.settings import Settings
 from poller.worker import Poller
 from tests.factories import insert_reminder
@@ -184,3 +191,41 @@ async def test_a_fired_reminder_acked_then_pruned_keeps_its_reminder_and_its_ack
     reminder = await api.get(f"/reminders/{rid}")
     assert reminder.status_code == 200 and reminder.json()["status"] == "completed"
     assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE reminder_id = $1", rid) == audit_entries
+
+
+async def test_one_prune_at_a_time(pool: Pool) -> None:
+    async with prune_lock(pool) as first:
+        async with prune_lock(pool) as second:
+            assert (first, second) == (True, False)
+    async with prune_lock(pool) as again:
+        assert again  # released with the block, not with the connection's end
+
+
+async def test_a_poller_prunes_on_its_tick_unless_another_prune_runs(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    await insert_deliveries(pool, "acked", days_old=40, count=3)
+    await insert_deliveries(pool, "acked", days_old=10, count=2)
+    poller = Poller(settings.model_copy(update={"delivery_retention_days": 30}), pool, redis_client)
+
+    async with prune_lock(pool):
+        assert await poller.apply_retention() is None
+    assert await pool.fetchval("SELECT count(*) FROM deliveries") == 5
+
+    assert await poller.apply_retention() == Pruned(deliveries=3)
+    assert await pool.fetchval("SELECT count(*) FROM deliveries") == 2
+
+
+async def test_the_retention_tick_is_scheduled_only_when_asked_for(
+    settings: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    for hours, scheduled in ((0.0, False), (24.0, True)):
+        poller = Poller(settings.model_copy(update={"prune_interval_hours": hours}), pool, redis_client)
+        poller.start()
+        try:
+            job = poller.scheduler.get_job("prune")
+            assert (job is not None) == scheduled
+            if job is not None:
+                assert job.trigger.interval.total_seconds() == hours * 3600
+        finally:
+            await poller.stop()
