@@ -23,12 +23,11 @@ from core.events import format_time
 from core.queries import queries
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.states import REMINDER_STATUSES, REMINDER_TYPES
+from core.stats import SIZED_TABLES
 
 # A poller refreshes its heartbeat every few seconds; one silent for longer is gone or stuck.
 POLLERS_SEEN_WITHIN = 30.0
 FIRE_LAG_WINDOW = 300.0
-# The tables whose size is shown: reminders, and the three `reminders prune` keeps in check.
-SIZED_TABLES = ("reminders", "deliveries", "audit_log", "idempotency_keys")
 # Failures that mean "cannot reach or query a server", reported in one line rather than a traceback.
 CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError)
 
@@ -94,7 +93,7 @@ async def collect(conn: asyncpg.Connection, client: redis.Redis) -> Status:
         reminders.setdefault(row["status"], {})[row["type"]] = row["count"]
     backlog = await conn.fetchrow(queries["status_due_backlog"])
     lag = await conn.fetchrow(queries["status_fire_lag"], FIRE_LAG_WINDOW)
-    sized = await conn.fetch(queries["status_table_sizes"], SIZED_TABLES)
+    sized = await conn.fetch(queries["table_sizes"], SIZED_TABLES)
     assert backlog is not None and lag is not None  # aggregates always return one row
     async with client.pipeline(transaction=False) as pipe:
         pipe.llen(EVENT_QUEUE)

@@ -36,6 +36,9 @@ class Metrics:
         )
         self.queue_length = Gauge("reminders_queue_length", "Length of a Redis list.", ["queue"], registry=r)
         self.deliveries = Gauge("reminders_deliveries", "Deliveries by state.", ["state"], registry=r)
+        self.table_bytes = Gauge(
+            "reminders_table_bytes", "Bytes on disk of a table, indexes included.", ["table"], registry=r
+        )
         self.pollers_seen = Gauge(
             "reminders_pollers_seen", "Pollers with a heartbeat in the last 30 seconds.", registry=r
         )

@@ -1,4 +1,4 @@
-"""The state gauges (reminders by status, backlog, queue lengths, deliveries, pollers seen).
+"""The state gauges (reminders by status, backlog, queue lengths, deliveries, pollers seen, table sizes).
 
 They describe shared state, so every process (the API and each poller) sets the same values from
 the same counts; the counts scan whole tables, so they run every ``stats_interval`` seconds rather
@@ -25,6 +25,8 @@ log = structlog.get_logger("stats")
 
 # A poller counts as seen when its heartbeat is at most this old (it beats about every second).
 HEARTBEAT_WINDOW = 30
+# The tables whose size is watched: reminders, and the three `reminders prune` keeps in check.
+SIZED_TABLES = ("reminders", "deliveries", "audit_log", "idempotency_keys")
 # Counted on Redis's clock, the one the heartbeats are written with, so host clocks do not matter.
 _COUNT_RECENT = """
 local now = redis.call('TIME')
@@ -37,6 +39,7 @@ async def _refresh_database(metrics: Metrics, pool: Pool, now: datetime | None) 
         reminders = await conn.fetch(queries["count_reminders"])
         backlog = await conn.fetchrow(queries["due_backlog"], now)
         deliveries = await conn.fetch(queries["count_deliveries"])
+        sizes = await conn.fetch(queries["table_sizes"], SIZED_TABLES)
     # Every known label is set, to 0 when absent, so a status that empties does not keep its old value.
     by_kind = {(r["status"], r["type"]): r["n"] for r in reminders}
     for status in REMINDER_STATUSES:
@@ -45,6 +48,8 @@ async def _refresh_database(metrics: Metrics, pool: Pool, now: datetime | None) 
     by_state = {r["state"]: r["n"] for r in deliveries}
     for state in DELIVERY_STATES:
         metrics.deliveries.labels(state).set(by_state.get(state, 0))
+    for row in sizes:
+        metrics.table_bytes.labels(row["name"]).set(row["bytes"])
     assert backlog is not None  # an aggregate always returns one row
     metrics.due_backlog.set(backlog["due"])
     oldest = backlog["oldest"]

@@ -19,6 +19,12 @@ SELECT state, count(*) AS n
 FROM deliveries
 GROUP BY state;
 
+-- name: table_sizes
+-- Bytes on disk (indexes and TOAST included) of each table named in $1: catalog lookups, no scan.
+-- For the reminders_table_bytes gauge and `reminders status`.
+SELECT t AS name, coalesce(pg_total_relation_size(to_regclass(t)), 0) AS bytes
+FROM unnest($1::text[]) AS t;
+
 -- name: schema_versions
 -- The revision(s) alembic recorded as applied, compared with the scripts' head for readiness.
 SELECT version_num FROM alembic_version;

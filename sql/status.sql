@@ -39,9 +39,3 @@ JOIN reminders r ON r.id = d.reminder_id
 WHERE d.sent_at IS NOT NULL AND (d.sent_at, d.event_id) > ($1::timestamptz, $2::uuid)
 ORDER BY d.sent_at, d.event_id
 LIMIT $3;
-
--- name: status_table_sizes
--- Bytes on disk (indexes and TOAST included) of each table named in $1: catalog lookups, no scan.
--- What `reminders prune` keeps in check is deliveries, audit_log and idempotency_keys.
-SELECT t AS name, coalesce(pg_total_relation_size(to_regclass(t)), 0) AS bytes
-FROM unnest($1::text[]) AS t;

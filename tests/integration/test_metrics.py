@@ -183,6 +183,9 @@ async def test_stats_refresh_sets_reminder_backlog_queue_and_delivery_gauges(
     assert sample(metrics, "reminders_queue_length", queue=DEAD_LETTER_QUEUE) == 1
     assert sample(metrics, "reminders_deliveries", state="pending") == 0
     assert sample(metrics, "reminders_pollers_seen") == 0
+    for table in ("reminders", "deliveries", "audit_log", "idempotency_keys"):
+        size = await pool.fetchval("SELECT pg_total_relation_size($1::regclass)", table)
+        assert sample(metrics, "reminders_table_bytes", table=table) == size > 0
 
     # Once polled, nothing is due any more and the two fires are sent deliveries.
     assert await Poller(settings, pool, redis_client).poll(now=NOW) == 2
