@@ -24,7 +24,7 @@ from core.settings import Settings
 from poller.worker import Poller
 from tests.factories import insert_reminder
 
-# (state, next_attempt_at set, dead_lettered_at set) -> whether a delivery in it is finished.
+# Each kind of delivery: (state, next_attempt_at set, dead_lettered_at set, finished, i.e. prunable).
 KINDS = {
     "acked": ("acked", False, False, True),
     "sent_no_ack_due": ("sent", False, False, True),
