@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -430,44 +430,32 @@ class Poller:
 
     def start(self) -> None:
         """Start the ticks on the running event loop."""
-        self.scheduler.add_job(
-            self.poll,
-            IntervalTrigger(seconds=self.settings.poll_interval),
-            id="poll",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
-        self.scheduler.add_job(
-            self.update_jobs_from_rest,
-            IntervalTrigger(seconds=self.settings.sync_interval),
-            id="sync",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )
+        now = datetime.now(UTC)
+        self._every(self.poll, self.settings.poll_interval, "poll", first=now)
+        self._every(self.update_jobs_from_rest, self.settings.sync_interval, "sync", first=now)
         if self.settings.stats_interval > 0:
-            self.scheduler.add_job(
-                self.refresh_stats,
-                IntervalTrigger(seconds=self.settings.stats_interval),
-                id="stats",
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC),
-            )
+            self._every(self.refresh_stats, self.settings.stats_interval, "stats", first=now)
         if self.settings.prune_interval_hours > 0:
-            self.scheduler.add_job(
-                self.apply_retention,
-                IntervalTrigger(hours=self.settings.prune_interval_hours),
-                id="prune",
-                max_instances=1,
-                coalesce=True,
-            )
+            # First after one interval: a poller restarting in a loop does not prune each time.
+            self._every(self.apply_retention, self.settings.prune_interval_hours * 3600, "prune")
         self.scheduler.start()
         self.listener = WakeupListener(
             self.settings.require_database_url(), self.wake_in, self.planned_poll, self.clock, self.metrics
         )
         self.listener.start()
+
+    def _every(
+        self, job: Callable[[], Awaitable[object]], seconds: float, job_id: str, first: datetime | None = None
+    ) -> None:
+        """A periodic tick; one run at a time, and runs missed while one was running are merged."""
+        self.scheduler.add_job(
+            job,
+            IntervalTrigger(seconds=seconds),
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            **({} if first is None else {"next_run_time": first}),
+        )
 
     async def stop(self) -> None:
         """Stop the ticks, letting a batch in flight finish: claimed, pushed and recorded as sent.
