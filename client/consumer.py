@@ -27,6 +27,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from client.errors import retry_after
 from core.redis_keys import EVENT_QUEUE
 
 log = structlog.get_logger("consumer")
@@ -201,6 +202,7 @@ class Consumer:
         attempt = 0
         while True:
             attempt += 1
+            asked_to_wait: float | None = None
             try:
                 response = await self.http.post(
                     f"/reminders/{reminder_id}/ack", json=body, headers=self._headers
@@ -208,6 +210,10 @@ class Consumer:
             except httpx.TransportError as exc:
                 error = repr(exc)
             else:
+                # 429 and 503 say when to come back: an ack right after a poller crashed is 503
+                # until the next claim records the event (Retry-After: 1).
+                if response.status_code in (429, 503):
+                    asked_to_wait = retry_after(response.headers.get("Retry-After"))
                 if response.is_success:
                     self._log.info("acked", result=outcome.result, action=outcome.action, **ids)
                     return True
@@ -223,7 +229,7 @@ class Consumer:
             if attempt >= self.ack_attempts:
                 self._log.error("ack_failed", error=error, tries=attempt, processing=self.processing, **ids)
                 return False
-            delay = self.ack_backoff * 2 ** (attempt - 1)
+            delay = max(self.ack_backoff * 2 ** (attempt - 1), asked_to_wait or 0.0)
             self._log.warning("ack_retry", error=error, ack_try=attempt, retry_in=delay, **ids)
             await self._sleep(delay)
 

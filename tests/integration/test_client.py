@@ -22,6 +22,7 @@ from client import (
     AsyncRemindersClient,
     Changes,
     Conflict,
+    Consumer,
     DstPolicy,
     Forbidden,
     HandlerResult,
@@ -40,6 +41,7 @@ from core.redis_keys import EVENT_QUEUE
 from core.settings import Settings
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
+from tests.integration._crashes import claim_pushing_then_crashing
 
 ASSISTANT = uuid.UUID("3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11")
 OTHER_ASSISTANT = uuid.UUID("bbbbbbbb-0000-4000-8000-00000000000b")
@@ -149,6 +151,39 @@ async def test_ack_directly_and_through_the_consumer(
     assert await consumer.process_one()
     assert handled[0]["payload"]["reminder_id"] == str(chain.id)
     assert (await client.get(chain.id)).status == "completed"
+
+
+async def test_the_consumer_retries_an_ack_until_a_crashed_claim_is_recorded(
+    client: AsyncRemindersClient,
+    api: httpx.AsyncClient,
+    settings: Settings,
+    pool: Pool,
+    redis_client: redis.Redis,
+) -> None:
+    """The event is out, its poller died before committing: the ack is 503 (Retry-After: 1) until
+    the next claim records the event, and the consumer waits as told and acks it then."""
+    reminder = await client.create(OneTime(7, ASSISTANT, {"text": "now"}, trigger_in=0.1))
+    await asyncio.sleep(0.3)
+    await claim_pushing_then_crashing(pool, redis_client)
+    waits: list[float] = []
+
+    async def sleep_while_another_poller_claims(seconds: float) -> None:
+        waits.append(seconds)
+        await Poller(settings, pool, redis_client).poll()
+
+    async def handle(_: dict[str, Any]) -> HandlerResult:
+        return HandlerResult()
+
+    consumer = Consumer(
+        redis_client, api, handle, "client-crash-test", block_timeout=0.1, ack_backoff=0.01,
+        sleep=sleep_while_another_poller_claims,
+    )  # fmt: skip
+    assert await consumer.process_one()
+
+    assert waits == [1.0]  # the Retry-After, not the 0.01 s backoff
+    state = await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", reminder.id)
+    assert state == "acked"
+    assert (await client.get(reminder.id)).status == "completed"
 
 
 async def test_api_errors_become_typed_errors(client: AsyncRemindersClient) -> None:

@@ -20,6 +20,7 @@ from poller.push import EventPusher
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
 from tests.factories import ASSISTANT_ID, insert_many_due, insert_reminder, payload_cipher
+from tests.integration._crashes import claim_pushing_then_crashing
 
 
 async def test_event_bytes_in_redis_are_exactly_the_spec_format(
@@ -91,19 +92,6 @@ async def test_crash_between_commit_and_push_is_swept_once(
     await pollers[0].poll()
     assert await redis_client.llen(EVENT_QUEUE) == 1
     assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "sent"
-
-
-async def claim_pushing_then_crashing(pool: Pool, redis_client: redis.Redis) -> None:
-    """A claim whose poller dies between its push and its commit: the events are out, the claim
-    rolled back."""
-    pusher = EventPusher(redis_client, marker_ttl=3600)
-
-    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
-        await pusher.push(occurrences)
-        raise ConnectionResetError("the poller died before its commit")
-
-    with pytest.raises(ConnectionResetError):
-        await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_then_die, 60.0))
 
 
 async def test_a_crash_between_push_and_commit_fires_once(
