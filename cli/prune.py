@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.common import database_url, fail, load_settings
 from core.db import create_pool
-from core.retention import DEFAULT_BATCH_SIZE, Pruned, prune, prune_lock
+from core.retention import DEFAULT_BATCH_SIZE, Pruned, prune
 from core.settings import Settings
 
 
@@ -26,22 +26,19 @@ async def _run(
 ) -> Pruned | None:
     pool = await create_pool(settings, application_name="reminders-prune")
     try:
-        async with prune_lock(pool) as held:
-            if not held:
-                return None
-            # On stderr with the other messages for humans, so stdout holds only the result.
-            with Progress(
-                TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
-            ) as progress:  # fmt: skip
-                task = progress.add_task("deliveries", total=None)
-                return await prune(
-                    pool,
-                    delivery_retention_days=deliveries_days,
-                    audit_retention_days=audit_days,
-                    batch_size=batch_size,
-                    on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-                )
+        # On stderr with the other messages for humans, so stdout holds only the result.
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("deliveries", total=None)
+            return await prune(
+                pool,
+                delivery_retention_days=deliveries_days,
+                audit_retention_days=audit_days,
+                batch_size=batch_size,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
     finally:
         await pool.close()
 

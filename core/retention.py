@@ -101,11 +101,32 @@ async def prune(
     audit_retention_days: int,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[int, int], None] = lambda _done, _total: None,
-) -> Pruned:
-    """Apply every retention rule (a retention of 0 days keeps that table whole).
+) -> Pruned | None:
+    """Apply every retention rule (a retention of 0 days keeps that table whole); what went, or
+    None, doing nothing, while another prune (a poller's or a command's) holds the lock.
 
     What went is itself audited (one ``prune`` entry), so the log says when it was cut and how.
     """
+    async with prune_lock(pool) as held:
+        if not held:
+            return None
+        return await _prune_held(
+            pool,
+            delivery_retention_days=delivery_retention_days,
+            audit_retention_days=audit_retention_days,
+            batch_size=batch_size,
+            on_progress=on_progress,
+        )
+
+
+async def _prune_held(
+    pool: Pool,
+    *,
+    delivery_retention_days: int,
+    audit_retention_days: int,
+    batch_size: int,
+    on_progress: Callable[[int, int], None],
+) -> Pruned:
     pruned = Pruned(
         idempotency_keys=await prune_idempotency_keys(pool, batch_size),
         deliveries=(

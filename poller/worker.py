@@ -28,7 +28,7 @@ from core.metrics import Metrics
 from core.queries import queries
 from core.readiness import REDIS_ERRORS
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
-from core.retention import Pruned, prune, prune_lock
+from core.retention import Pruned, prune
 from core.settings import Settings
 from core.stats import refresh_stats
 from poller.claim import PushFirst, claim_batch
@@ -410,20 +410,19 @@ class Poller:
     async def apply_retention(self) -> Pruned | None:
         """Apply the retention rules unless another prune holds the lock; what went, or None."""
         try:
-            async with prune_lock(self.pool) as held:
-                if not held:
-                    log.info("prune_skipped", reason="another prune holds the lock")
-                    return None
-                pruned = await prune(
-                    self.pool,
-                    delivery_retention_days=self.settings.delivery_retention_days,
-                    audit_retention_days=self.settings.audit_retention_days,
-                )
+            pruned = await prune(
+                self.pool,
+                delivery_retention_days=self.settings.delivery_retention_days,
+                audit_retention_days=self.settings.audit_retention_days,
+            )
         except DATABASE_ERRORS as exc:
             self.metrics.errors.labels("poller", "database").inc()
             log.error("prune_failed", error=repr(exc))
             return None
-        log.info("pruned", **asdict(pruned))
+        if pruned is None:
+            log.info("prune_skipped", reason="another prune holds the lock")
+        else:
+            log.info("pruned", **asdict(pruned))
         return pruned
 
     # -- lifecycle ----------------------------------------------------------------------------
