@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from core import jsontext
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, RetryLater, ServiceUnavailable
 from core.metrics import Metrics
 
@@ -46,15 +47,48 @@ def _count_error(request: Request, kind: str) -> None:
         metrics.errors.labels("api", kind).inc()
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by its text ("nan", "inf", "-inf")."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
+# Where a validation error's ``input`` is never echoed: a payload is the assistant's secret, and
+# details its own data; a whole body (a dict or list input) carries the payload too.
+_PRIVATE_FIELDS = frozenset({"payload", "details"})
+MAX_ECHO_CHARS = 200
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` as the 422 body can always encode it: NaN and infinities as their text ("nan",
+    "inf"), lone surrogates as escapes ("\\ud800"), and anything else as a string."""
+    if isinstance(value, str):
+        return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, bool | int | None):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    return value
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return _encodable(str(value))
+
+
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error as it may be answered: no payload, no whole body, nothing unencodable."""
+    error = dict(error)
+    echoed = error.pop("input", None)
+    private = any(part in _PRIVATE_FIELDS for part in error.get("loc", ()))
+    if not private and not isinstance(echoed, dict | list):
+        if isinstance(echoed, str) and len(echoed) > MAX_ECHO_CHARS:
+            echoed = echoed[:MAX_ECHO_CHARS] + "..."
+        error["input"] = echoed
+    return {key: _encodable(value) for key, value in error.items()}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """The answer's ``detail``: the body's own JSON problem, or each field's error."""
+    problem = exc.__cause__
+    if isinstance(problem, jsontext.JsonTextError):
+        # FastAPI's json_invalid error says only "JSON decode error" at a character offset.
+        loc = ["body", *problem.path]
+        return [_safe_error({"type": "json_invalid", "loc": loc, "msg": f"invalid JSON: {problem}"})]
+    return [_safe_error(error) for error in jsonable_encoder(exc.errors())]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -86,7 +120,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         _count_error(request, "unexpected")
-        log.error("error", kind="unexpected", path=request.url.path, error=repr(exc), exc_info=exc)
+        # The type, not the message: a message may quote the input (a UnicodeEncodeError quotes
+        # the whole string), and the input may be a payload. The traceback is logged without
+        # messages too (core/logging.py).
+        log.error("error", kind="unexpected", path=request.url.path, error=type(exc).__name__, exc_info=exc)
         return _json(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error; it has been logged")
 
     async def invalid_field(_: Request, exc: Exception) -> JSONResponse:
@@ -97,9 +134,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def request_invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        # FastAPI's own answer, except that a non-finite number the JSON parser let in (NaN,
-        # Infinity) is echoed as text: as a float it cannot be encoded, and the 422 became a 500.
-        detail = _finite(jsonable_encoder(exc.errors()))
+        # FastAPI's own answer, made safe: an input that cannot be encoded (an infinity, a lone
+        # surrogate) turned the 422 into a 500, and a payload must not be echoed (see _safe_error).
+        detail = _validation_errors(exc)
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     app.add_exception_handler(RequestValidationError, request_invalid)

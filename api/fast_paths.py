@@ -17,7 +17,6 @@ routes; these are not in it.
 
 from __future__ import annotations
 
-import json
 import re
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from api.auth import Principal
 from api.deps import require_read, require_write
 from api.routes import reminders
 from api.schemas import ReminderCreate
+from core import jsontext
 
 PREFIX = "/reminders/"
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -114,9 +114,9 @@ class CreateRoute(_FastRoute):
             return
         reminder: ReminderCreate | None = None
         try:
-            # As FastAPI: the standard library's JSON, then the model from the decoded value.
-            reminder = ReminderCreate.model_validate(json.loads(body))
-        except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            # As the FastAPI route (api/json_body.py): the strict parser, then the model.
+            reminder = ReminderCreate.model_validate(jsontext.loads(body))
+        except (ValueError, ValidationError):  # JsonTextError and UnicodeDecodeError are ValueErrors
             pass
         if reminder is None:  # declined outside the except block: no chained exception in its logs
             await self.decline(scope, receive, send, body)

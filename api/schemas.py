@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
+from core import jsontext
 from core.cron import validate_cron as _validate_cron
 from core.cron import zone
 
@@ -32,17 +44,94 @@ DstRepeated = Literal["first", "both"]
 
 
 def canonical_payload(value: str) -> str:
-    """A JSON object's text, compact; or ValueError saying what is wrong with it."""
-    if len(value.encode()) > MAX_PAYLOAD_BYTES:
+    """A JSON object's text, compact, numbers as written; or ValueError saying what is wrong."""
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
-        decoded = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from exc
+        decoded, text = jsontext.canonical(value)
+    except jsontext.JsonTextError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
     if not isinstance(decoded, dict):
-        raise ValueError('must be a JSON object, like \'{"text": "Meeting"}\'')
+        raise ValueError('must be a JSON object, like \'{"text": "Meeting"}\' or {"text": "Meeting"}')
     # Canonical compact text, so the poller can embed it in events without parsing it again.
-    return orjson.dumps(decoded).decode()
+    return text
+
+
+def _payload_text(value: object) -> object:
+    """An object given as ``payload`` becomes its JSON text, numbers as the body wrote them."""
+    if isinstance(value, dict):
+        try:
+            return jsontext.dumps(value)
+        except jsontext.JsonTextError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+# The payload: JSON text of an object, or the object itself (stored and returned as its text).
+Payload = Annotated[
+    str,
+    BeforeValidator(_payload_text),
+    Field(max_length=MAX_PAYLOAD_BYTES),
+    AfterValidator(canonical_payload),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_PAYLOAD_BYTES, "contentMediaType": "application/json"},
+                {"type": "object", "additionalProperties": True},
+            ],
+            "description": "A JSON object, as a string or as the object itself (at most 64 KiB); "
+            "stored and returned as its compact text, numbers exactly as written.",
+            "examples": ['{"text": "Meeting"}', {"text": "Meeting"}],
+        }
+    ),
+]
+
+
+def _jsonb_value(value: Any, path: str, depth: int) -> Any:
+    """``value`` as plain JSON types PostgreSQL's jsonb stores and we read back unchanged."""
+    if depth > jsontext.MAX_DEPTH:
+        raise ValueError(f"nested deeper than {jsontext.MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        # Keys checked before they go into a path; cut short, as a hostile one may be long.
+        return {
+            _jsonb_text(k, path): _jsonb_value(v, f"{path}.{k[:40]}", depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_jsonb_value(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return _jsonb_text(value, path)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        # jsonb would hold more, but the audit trail is written and read with orjson: 64 bits.
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{path}: integers must fit in 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):  # 1e400 overflows to infinity, which jsonb cannot hold
+            raise ValueError(f"{path}: numbers must be finite doubles")
+        return float(value)  # history reads the audit trail back with orjson: doubles
+    raise ValueError(f"{path}: not a JSON value")
+
+
+def _jsonb_text(value: str, path: str) -> str:
+    # jsonb refuses NUL ("unsupported Unicode escape sequence"); no UTF-8 holds a lone surrogate.
+    if "\x00" in value:
+        raise ValueError(f"{path}: must not contain NUL characters (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"{path}: must not contain lone UTF-16 surrogates") from None
+    return value
+
+
+def storable_details(value: dict[str, Any]) -> dict[str, Any]:
+    """Ack details as PostgreSQL's jsonb can store them, or ValueError naming what cannot be."""
+    details: dict[str, Any] = _jsonb_value(value, "details", 1)
+    if len(orjson.dumps(details)) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
+    return details
 
 
 class DstPolicy(BaseModel):
@@ -80,10 +169,7 @@ class ReminderCreate(BaseModel):
     trigger_at: AwareDatetime | None = Field(default=None, validate_default=True)
     cron_expression: str | None = Field(default=None, max_length=200, validate_default=True)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
-    payload: str = Field(
-        max_length=MAX_PAYLOAD_BYTES,
-        description="A JSON object, as a string (at most 64 KiB).",
-    )
+    payload: Payload
     misfire_policy: MisfirePolicy = Field(
         default="fire_once",
         description="What a fire missed by more than misfire_grace_seconds (downtime, a pause) "
@@ -175,11 +261,6 @@ class ReminderCreate(BaseModel):
         zone(value)
         return value
 
-    @field_validator("payload")
-    @classmethod
-    def _json_object(cls, value: str) -> str:
-        return canonical_payload(value)
-
 
 class Reminder(BaseModel):
     """A reminder as stored, with its schedule state."""
@@ -253,7 +334,7 @@ class ReminderUpdate(BaseModel):
     trigger_at: AwareDatetime | None = Field(default=None, description="One-time reminders only.")
     cron_expression: str | None = Field(default=None, max_length=200, description="Recurring only.")
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
-    payload: str | None = Field(default=None, max_length=MAX_PAYLOAD_BYTES)
+    payload: Payload | None = None
     misfire_policy: MisfirePolicy | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
     ack_required: bool | None = None
@@ -275,11 +356,6 @@ class ReminderUpdate(BaseModel):
             zone(value)
         return value
 
-    @field_validator("payload")
-    @classmethod
-    def _valid_payload(cls, value: str | None) -> str | None:
-        return None if value is None else canonical_payload(value)
-
 
 class Ack(BaseModel):
     """The assistant's confirmation of one event."""
@@ -294,15 +370,7 @@ class Ack(BaseModel):
     @field_validator("details")
     @classmethod
     def _storable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        encoded = orjson.dumps(value)
-        # PostgreSQL's jsonb cannot hold a NUL character; refuse it here rather than fail later.
-        if b"\\u0000" in encoded:
-            raise ValueError("must not contain NUL characters (\\u0000)")
-        if len(encoded) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"larger than {MAX_PAYLOAD_BYTES} bytes")
-        return value
+        return None if value is None else storable_details(value)
 
 
 class AckResult(BaseModel):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+import traceback
+from typing import Any, Literal
 
 import structlog
 
@@ -19,6 +20,48 @@ def _access_log_fields(
         if isinstance(args, tuple) and len(args) == 5:
             client, method, path, _version, status = args
             event_dict.update(event="http_request", client=client, method=method, path=path, status=status)
+    return event_dict
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if len(exc_info) == 3 else None
+    return sys.exc_info()[1] if exc_info else None
+
+
+def traceback_without_messages(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of its causes, each exception by its type only.
+
+    An exception's message may quote the input that caused it (``UnicodeEncodeError`` quotes
+    the whole string, pydantic the value), and the input may be a payload or a request body:
+    the frames and the types locate the bug; the values stay out of the logs.
+    """
+    chain: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        name = f"{type(current).__module__}.{type(current).__qualname__}"
+        chain.append(f"Traceback (most recent call last):\n{frames}{name} (message not logged)")
+        cause = current.__cause__
+        current = cause if cause is not None or current.__suppress_context__ else current.__context__
+    return "\n\nwhich was raised while handling:\n\n".join(chain)
+
+
+def _exception_without_messages(
+    _logger: object, _method_name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """``exc_info`` (structlog's or a standard library record's) as ``exception``: see above.
+
+    Replaces structlog's ``format_exc_info``, and runs before any renderer, so that neither the
+    JSON renderer nor the console one (rich, which would also print local variables) sees it.
+    """
+    exc = _exception_of(event_dict.pop("exc_info", None))
+    if exc is not None:
+        event_dict["exception"] = traceback_without_messages(exc)
     return event_dict
 
 
@@ -38,9 +81,10 @@ def configure_logging(level: str = "INFO", fmt: Literal["json", "console", "auto
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _access_log_fields,
+        _exception_without_messages,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,

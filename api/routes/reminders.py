@@ -14,6 +14,7 @@ from fastapi.openapi.models import Example
 
 from api import operations
 from api.deps import CipherDep, PoolDep, Reader, Writer
+from api.json_body import JsonRoute
 from api.schemas import (
     Ack,
     AckResult,
@@ -56,7 +57,8 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     503: _error("The database is unavailable; see Retry-After"),
 }
 
-router = APIRouter(prefix="/reminders", tags=["reminders"], responses=COMMON_ERRORS)
+# JsonRoute: bodies parsed strictly, depth bounded, duplicate keys refused (api/json_body.py).
+router = APIRouter(prefix="/reminders", tags=["reminders"], responses=COMMON_ERRORS, route_class=JsonRoute)
 
 ASSISTANT = "3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11"
 CREATE_EXAMPLES: dict[str, Example] = {

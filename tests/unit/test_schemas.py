@@ -226,8 +226,36 @@ def test_payload_must_be_valid_json(raw: str) -> None:
     error_for(one_time(payload=raw), "payload")
 
 
-def test_payload_must_be_a_string_not_an_object() -> None:
-    error_for(one_time(payload={"text": "Meeting"}), "payload")
+def test_payload_may_be_an_object_stored_as_its_text() -> None:
+    # Issue 17 (a newcomer's stumble): an object was a 422; now it is taken as its JSON text.
+    model = ReminderCreate.model_validate(one_time(payload={"note": "Standup", "n": [1, {"x": None}]}))
+    assert model.payload == '{"note":"Standup","n":[1,{"x":null}]}'
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"big": 31415926535897932384626433832795}',
+        '{"long": 2.718281828459045235360287471352}',
+        '{"e": 6.02E23, "neg": -0.000000000000000000000000000001}',
+    ],
+)
+def test_payload_numbers_keep_their_text(raw: str) -> None:
+    # Issue 17 defect 9: big integers became floats and long decimals lost digits.
+    model = ReminderCreate.model_validate(one_time(payload=raw))
+    assert model.payload == raw.replace(": ", ":").replace(", ", ",")
+
+
+@pytest.mark.parametrize("raw", ['{"a": 1, "a": 2}', '{"o": {"k": [], "k": {}}}'])
+def test_payload_with_a_duplicate_key_is_refused_naming_it(raw: str) -> None:
+    error = error_for(one_time(payload=raw), "payload")
+    assert "duplicate key" in error["msg"]
+
+
+def test_payload_nested_beyond_the_limit_is_refused() -> None:
+    raw = '{"deep": ' + "[" * 70 + "]" * 70 + "}"
+    error = error_for(one_time(payload=raw), "payload")
+    assert "nested deeper than 64" in error["msg"]
 
 
 def test_payload_is_required() -> None:

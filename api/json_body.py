@@ -1,0 +1,39 @@
+"""FastAPI routes whose JSON bodies are read by ``core.jsontext`` instead of ``json.loads``.
+
+The standard parser behind ``Request.json`` raises ``RecursionError`` on deep nesting (a 500),
+keeps the last of duplicate keys, lets lone surrogates and ``NaN`` in, and turns long decimals
+into the nearest double. ``core.jsontext.loads`` refuses the first four with a
+``JsonTextError``, a ``JSONDecodeError``: FastAPI answers it with its 422 ``json_invalid``,
+which ``api.errors`` words with the problem and where it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from core import jsontext
+
+
+class JsonRequest(Request):
+    """A request whose ``json()`` is ``core.jsontext.loads`` of the body."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = jsontext.loads(await self.body())
+        return self._json
+
+
+class JsonRoute(APIRoute):
+    """An ``APIRoute`` that hands its endpoint a ``JsonRequest`` (``APIRouter(route_class=...)``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_json(request: Request) -> Response:
+            return await handler(JsonRequest(request.scope, request.receive))
+
+        return strict_json
