@@ -129,7 +129,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_field(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InvalidField)
         # The same shape as FastAPI's own validation errors, so clients parse one format.
-        error = {"type": "value_error", "loc": [exc.location, exc.field], "msg": str(exc)}
+        error = _safe_error({"type": "value_error", "loc": [exc.location, exc.field], "msg": str(exc)})
         return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     async def request_invalid(_: Request, exc: Exception) -> JSONResponse:

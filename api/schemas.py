@@ -76,7 +76,7 @@ Payload = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "maxLength": MAX_PAYLOAD_BYTES, "contentMediaType": "application/json"},
+                {"type": "string", "maxLength": MAX_PAYLOAD_BYTES},
                 {"type": "object", "additionalProperties": True},
             ],
             "description": "A JSON object, as a string or as the object itself (at most 64 KiB); "
