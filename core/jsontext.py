@@ -17,8 +17,9 @@ as written (``98765432109876543210987654321`` stays that, not ``9.87654321098765
 Cost on a typical create body (212 bytes, 5 keys, its payload a 56-byte string), best of 5 of
 ``python -m timeit`` on the shared 2-core dev machine (noisy: repeated runs moved by ~30%):
 body ``json.loads`` 3.2-4.0 us, ``loads`` 3.6-4.4 us; payload ``orjson`` loads+dumps 0.3-0.5 us,
-``canonical`` 2.8-3.2 us. So about +3 us per create, against the ~250 us of CPU a create costs:
-the price of exact numbers and the duplicate-key check, which orjson cannot do. The depth check
+``canonical`` 2.8-3.2 us. So about +3 us per create, ~1.5% of the 220 us of API CPU a create
+costs (docs/benchmarks.md): the price of exact numbers and of the duplicate-key check, which
+orjson cannot do. The depth check
 is one C-speed count of ``[`` and ``{`` unless there are more of them than the limit; the
 surrogate and NaN checks run only when a C-speed search finds one.
 """
