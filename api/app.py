@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 import redis.asyncio as redis
 from fastapi import FastAPI
 
+from api import http_protocol
 from api.auth import KeyRing
 from api.batches import create_batcher, read_batcher
 from api.deps import security_openapi
+from api.docs_pages import install_docs
 from api.errors import install_error_handlers
 from api.fast_paths import install_fast_paths
+from api.headers import HeadAsGet, SecurityHeaders
 from api.http_metrics import HttpMetrics
-from api.limits import BodyLimit, RateLimit, RateLimiter
+from api.limits import BodyLimit, RateLimiter
 from api.live_cap import LiveCounts
 from api.request_id import RequestIdMiddleware
 from api.routes import health, reminders
@@ -35,6 +38,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     settings = settings or Settings()
     metrics = metrics or Metrics()
     configure_logging(settings.log_level, settings.log_format)
+    http_protocol.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +72,9 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
         description="One-time and recurring (cron) reminders for assistants; events arrive in the "
         "Redis list `queue:to_assistant`. Authenticate with the `X-API-Key` header.",
         lifespan=lifespan,
+        # Served by install_docs from the vendored assets rather than a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -82,15 +89,20 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.state.read_batcher = read_batcher()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    # The last one added runs first: the rate limit refuses before any body is read.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    if limiter.enabled:  # off (a rate or burst of 0): not even a layer to pass through
-        app.add_middleware(RateLimit, limiter=limiter)
-    # Outermost, so the latency includes every middleware and the answers they give (413, 429).
+    app.add_middleware(HeadAsGet)
+    # Outside the others, so their answers (413) carry the headers too.
+    app.add_middleware(SecurityHeaders, router=app.router)
+    # Spent by api/deps.py's authenticate, which knows the credential that authenticated.
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.anonymous_limiter = RateLimiter(
+        settings.unauthenticated_rate_limit_per_second, settings.unauthenticated_rate_limit_burst
+    )
+    # Outermost, so the latency includes every middleware and the answers they give (413).
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.include_router(reminders.router)
     app.include_router(health.router)
+    install_docs(app)
     security_openapi(app)
     install_fast_paths(app)
     return app

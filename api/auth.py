@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -50,6 +51,46 @@ class Principal:
         if self.assistant_ids is not None and len(self.assistant_ids) == 1:
             return next(iter(self.assistant_ids))
         return assistant_id
+
+
+class AmbiguousCredentials(ValueError):
+    """More than one credential header: which one counts would be a guess (and a way around limits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """The one credential a request carries: an API key or a bearer token."""
+
+    kind: Literal["api_key", "bearer"]
+    secret: str
+
+
+_CREDENTIAL_HEADERS = (b"x-api-key", b"authorization")
+
+
+def presented_credential(headers: Iterable[tuple[bytes, bytes]]) -> Presented | None:
+    """The request's credential from its raw headers; None without one (or not a Bearer one).
+
+    Refuses a second ``X-API-Key`` or ``Authorization`` header: authentication and the rate limit
+    must see the same credential. The scheme is case-insensitive (RFC 9110), so ``bearer`` is Bearer.
+    """
+    found = [(name, value) for name, value in headers if name in _CREDENTIAL_HEADERS]
+    if len(found) > 1:
+        names = ", ".join(sorted({"X-API-Key" if n == b"x-api-key" else "Authorization" for n, _ in found}))
+        raise AmbiguousCredentials(
+            f"send one credential header, X-API-Key or Authorization; this request has {len(found)} ({names})"
+        )
+    if not found:
+        return None
+    name, raw = found[0]
+    value = raw.decode("latin-1").strip()
+    if name == b"x-api-key":
+        return Presented("api_key", value) if value else None
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return Presented("bearer", token)
 
 
 def key_hash(secret: str) -> bytes:

@@ -6,12 +6,22 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import redis.asyncio as redis
-from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute, iter_route_contexts
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 
-from api.auth import READ, WRITE, KeyRing, Principal, authenticate_key
+from api.auth import (
+    READ,
+    WRITE,
+    AmbiguousCredentials,
+    KeyRing,
+    Presented,
+    Principal,
+    authenticate_key,
+    presented_credential,
+)
+from api.limits import RateLimiter
 from api.live_cap import LiveCounts
 from api.tokens import InvalidToken, TokenVerifier
 from core.crypto import PayloadCipher
@@ -22,6 +32,8 @@ from core.settings import Settings
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed by your identity provider")
 CHALLENGE = {"WWW-Authenticate": 'ApiKey, Bearer realm="reminders"'}
+# Where ``authenticate`` keeps the request's principal in its ASGI scope.
+PRINCIPAL = "reminders.principal"
 
 
 # The getters are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency
@@ -72,32 +84,59 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=CHALLENGE)
 
 
-async def _authenticate(request: Request, api_key: str | None, bearer: str | None) -> Principal:
+def _limited(limiter: RateLimiter, key: bytes) -> None:
+    """429 with ``Retry-After`` once ``key`` has spent its bucket."""
+    wait = limiter.retry_after(key)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"rate limit exceeded; retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+async def _verify(request: Request, presented: Presented | None) -> tuple[Principal | None, str]:
+    """The principal of ``presented``, or None and why not."""
     state = request.app.state
-    if api_key:
+    if presented is None:
+        return None, "missing credentials: send X-API-Key or Authorization: Bearer"
+    if presented.kind == "api_key":
         pool: Pool = state.pool
         keyring: KeyRing = state.keyring
-        principal = await authenticate_key(pool, keyring, api_key)
-        if principal is None:
-            raise _unauthorized("invalid API key")
-        return principal
-    if bearer:
-        verifier: TokenVerifier = state.tokens
-        try:
-            return verifier.verify(bearer)
-        except InvalidToken as exc:
-            # The reason (expired, wrong audience...) helps the caller and reveals nothing secret.
-            raise _unauthorized(f"invalid bearer token: {exc}") from None
-    raise _unauthorized("missing credentials: send X-API-Key or Authorization: Bearer")
+        return await authenticate_key(pool, keyring, presented.secret), "invalid API key"
+    verifier: TokenVerifier = state.tokens
+    try:
+        return verifier.verify(presented.secret), ""
+    except InvalidToken as exc:
+        # The reason (expired, wrong audience...) helps the caller and reveals nothing secret.
+        return None, f"invalid bearer token: {exc}"
 
 
-async def current_principal(
-    request: Request,
-    api_key: Annotated[str | None, Security(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Principal:
-    """The caller behind ``X-API-Key`` or ``Authorization: Bearer``, or 401."""
-    return await _authenticate(request, api_key, bearer.credentials if bearer is not None else None)
+async def authenticate(request: Request) -> Principal:
+    """The caller behind its one ``X-API-Key`` or ``Authorization: Bearer`` header, else 400/401/429.
+
+    Rate limited after authentication, so the bucket is the credential that authenticated (its
+    principal), whatever else the request carries; a request with no valid credential spends the
+    bucket of its client address instead, before its 401. The principal is kept in the scope: a
+    request the fast path declines is not authenticated (nor charged) twice.
+    """
+    scope = request.scope
+    known: Principal | None = scope.get(PRINCIPAL)
+    if known is not None:
+        return known
+    try:
+        presented = presented_credential(scope["headers"])
+    except AmbiguousCredentials as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from None
+    principal, reason = await _verify(request, presented)
+    state = request.app.state
+    if principal is None:
+        client = scope.get("client")
+        _limited(state.anonymous_limiter, (client[0] if client else "").encode())
+        raise _unauthorized(reason)
+    _limited(state.rate_limiter, principal.credential_id.encode())
+    scope[PRINCIPAL] = principal
+    return principal
 
 
 # The dependencies that authenticate (requiring(...)): the OpenAPI schema lists the two credential
@@ -108,16 +147,14 @@ AUTH_DEPENDENCIES: set[Callable[..., Any]] = set()
 def requiring(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates the caller (401) and lets it through only with ``scope`` (403).
 
-    One dependency that reads the two headers itself, exactly as ``_api_key_header`` and ``_bearer``
-    do, rather than three nested ones: each dependency FastAPI solves costs about as much as the
-    header parsing and the key check together, on every request. The schemes still appear in the
-    OpenAPI schema through ``security_openapi``.
+    One dependency that reads the credential headers itself rather than nested ``Security`` ones:
+    each dependency FastAPI solves costs about as much as the header parsing and the key check
+    together, on every request. The schemes still appear in the OpenAPI schema through
+    ``security_openapi``.
     """
 
     async def check(request: Request) -> Principal:
-        api_key = await _api_key_header(request)
-        bearer = await _bearer(request)
-        principal = await _authenticate(request, api_key, bearer.credentials if bearer is not None else None)
+        principal = await authenticate(request)
         if not principal.has_scope(scope):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"this credential lacks the scope {scope!r}"
@@ -169,7 +206,6 @@ HeadsDep = Annotated[frozenset[str], Depends(get_migration_heads)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveCountsDep = Annotated[LiveCounts, Depends(get_live_counts)]
 CipherDep = Annotated[PayloadCipher, Depends(get_cipher)]
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 # The dependencies themselves, for api/fast_paths.py, which calls them as the routes' Reader/Writer.
 require_read = requiring(READ)
 require_write = requiring(WRITE)

@@ -108,6 +108,9 @@ class CreateRoute(_FastRoute):
                 plain_json = False
                 break
         request = Request(scope, receive)
+        # Authenticate before reading or validating anything (a cron expression can cost ms): the
+        # principal stays in the scope, so FastAPI does not authenticate a declined request again.
+        principal = await self.writer(request)
         body = await request.body()
         if not (plain_json and content_types == 1 and body):
             await self.decline(scope, receive, send, body)
@@ -121,7 +124,6 @@ class CreateRoute(_FastRoute):
         if reminder is None:  # declined outside the except block: no chained exception in its logs
             await self.decline(scope, receive, send, body)
             return
-        principal = await self.writer(request)
         response: Response = await reminders.create_reminder(request, principal, reminder, None)
         await response(scope, receive, send)
 

@@ -2,14 +2,14 @@
 
 - ``BodyLimit``: refuses a request body over ``max_bytes`` with 413, from ``Content-Length`` up
   front and by counting the bytes actually received (chunked uploads carry no length).
-- ``RateLimit``: a token bucket per credential (a SHA-256 of the ``X-API-Key`` or ``Authorization``
-  header value), answering 429 with ``Retry-After``. Buckets live in this process: with several API
+- ``RateLimiter``: token buckets by key, which api/deps.py's ``authenticate`` spends after
+  authentication: one per credential that authenticated, one per client address for requests with
+  no valid credential; 429 with ``Retry-After``. Buckets live in this process: with several API
   processes each enforces the limit on its own share of the traffic.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -134,37 +134,15 @@ class RateLimiter:
         bucket = self.buckets.get(key)
         if bucket is None:
             if len(self.buckets) >= self.PRUNE_ABOVE:
-                self.buckets = {k: b for k, b in self.buckets.items() if not b.full(now)}
+                self._prune(now)
             bucket = self.buckets[key] = TokenBucket(self.rate, self.burst, self.burst, now)
         wait = bucket.take(now)
         return 0 if wait <= 0 else max(1, math.ceil(wait))
 
-
-def credential_key(scope: Scope) -> bytes | None:
-    """SHA-256 of the credential header (``X-API-Key``, else ``Authorization``); None without one."""
-    headers = dict(scope["headers"])
-    for name in (b"x-api-key", b"authorization"):
-        value = headers.get(name)
-        if value:
-            return hashlib.sha256(name + b":" + value).digest()
-    return None
-
-
-class RateLimit:
-    """429 with ``Retry-After`` once a credential spends its bucket; no credential, no limit here."""
-
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
-        self.app = app
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.limiter.enabled:
-            key = credential_key(scope)
-            if key is not None:
-                wait = self.limiter.retry_after(key)
-                if wait:
-                    await _send_json(
-                        send, 429, f"rate limit exceeded; retry after {wait} s", {"Retry-After": str(wait)}
-                    )
-                    return
-        await self.app(scope, receive, send)
+    def _prune(self, now: float) -> None:
+        self.buckets = {k: b for k, b in self.buckets.items() if not b.full(now)}
+        if len(self.buckets) >= self.PRUNE_ABOVE:
+            # Many keys, none idle long enough (addresses that rotate): keep the newer half, so
+            # memory stays bounded and pruning does not run again on every new key.
+            newest = sorted(self.buckets.items(), key=lambda kv: kv[1].updated)[len(self.buckets) // 2 :]
+            self.buckets = dict(newest)

@@ -144,9 +144,12 @@ def api_command(settings: Settings) -> list[str]:
     """The uvicorn command line for the API."""
     # uvloop and httptools (uvicorn[standard]) are uvicorn's fastest event loop and HTTP parser;
     # naming them makes a missing one an error at start rather than a silent fallback to asyncio/h11.
+    # The protocol is httptools' with a cap and a deadline on request heads (api/http_protocol.py);
+    # no Server banner to tell an attacker what runs here.
     argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
             "--host", settings.api_host, "--port", str(settings.api_port),
-            "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+            "--loop", "uvloop", "--http", "api.http_protocol:HttpToolsProtocol",
+            "--no-server-header", "--timeout-keep-alive", str(settings.keep_alive_timeout)]  # fmt: skip
     if settings.api_workers > 1:
         argv += ["--workers", str(settings.api_workers)]
     if settings.log_level.lower() in _UVICORN_LEVELS:

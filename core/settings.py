@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=128 * 1024, ge=1)
     rate_limit_per_second: float = Field(default=200.0, ge=0)
     rate_limit_burst: int = Field(default=400, ge=0)
+    # Requests with no valid credential (missing, unknown or expired), per client address: enough
+    # for a client fixing its configuration, too little to make key guessing or costly 401s pay.
+    unauthenticated_rate_limit_per_second: float = Field(default=2.0, ge=0)
+    unauthenticated_rate_limit_burst: int = Field(default=20, ge=0)
+    # A request's head (request line and headers) larger than this is a 431; one not complete this
+    # many seconds after the connection or its first byte is dropped (api/http_protocol.py); an idle
+    # keep-alive connection is closed after keep_alive_timeout (uvicorn's --timeout-keep-alive).
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_timeout: int = Field(default=5, ge=1, le=300)
 
     # Poller
     pollers: int = Field(default=2, ge=0)

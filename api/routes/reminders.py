@@ -50,6 +50,7 @@ def _error(description: str) -> dict[str, Any]:
 
 # What any route here may answer besides its own codes.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("More than one credential header (X-API-Key, Authorization)"),
     401: _error("Missing or invalid credentials"),
     403: _error("The credential lacks the scope, or does not cover that assistant"),
     413: _error("Request body too large"),

@@ -7,7 +7,16 @@ from uuid import UUID
 import pytest
 from pydantic import SecretStr
 
-from api.auth import ADMIN, READ, WRITE, KeyRing, Principal
+from api.auth import (
+    ADMIN,
+    READ,
+    WRITE,
+    AmbiguousCredentials,
+    KeyRing,
+    Presented,
+    Principal,
+    presented_credential,
+)
 from core.settings import Settings
 
 A1 = UUID("aaaaaaaa-0000-4000-8000-000000000001")
@@ -128,3 +137,31 @@ def test_creator_for_from_settings_keys(ring: KeyRing) -> None:
     assert k3 is not None and boot is not None
     assert k3.creator_for(A3) == A3
     assert boot.creator_for(A2) == A2
+
+
+@pytest.mark.parametrize("scheme", [b"Bearer", b"bearer", b"BEARER", b"bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(scheme: bytes) -> None:
+    headers = [(b"accept", b"*/*"), (b"authorization", scheme + b"  tok.en.sig ")]
+    assert presented_credential(headers) == Presented("bearer", "tok.en.sig")
+
+
+def test_an_api_key_is_the_credential_and_other_schemes_are_none() -> None:
+    assert presented_credential([(b"x-api-key", b"rmd_abc")]) == Presented("api_key", "rmd_abc")
+    assert presented_credential([(b"authorization", b"Basic dXNlcjpwdw==")]) is None
+    assert presented_credential([(b"authorization", b"Bearer ")]) is None
+    assert presented_credential([(b"x-api-key", b"")]) is None
+    assert presented_credential([(b"accept", b"*/*")]) is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"x-api-key", b"real"), (b"x-api-key", b"junk-7")],
+        [(b"x-api-key", b"real"), (b"authorization", b"Bearer t")],
+        [(b"authorization", b"Bearer t"), (b"authorization", b"bearer u")],
+        [(b"x-api-key", b""), (b"x-api-key", b"real")],
+    ],
+)
+def test_more_than_one_credential_header_is_ambiguous(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(AmbiguousCredentials, match="send one credential header"):
+        presented_credential(headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.limits import RateLimiter, TokenBucket, credential_key
+from api.limits import RateLimiter, TokenBucket
 from core.settings import Settings
 
 
@@ -67,13 +67,15 @@ def test_zero_disables_the_limiter(rate: float, burst: int) -> None:
     assert all(limiter.retry_after(b"k") == 0 for _ in range(1000))
 
 
-def test_credential_key_hashes_the_header_and_never_keeps_it() -> None:
-    api_key = credential_key({"type": "http", "headers": [(b"x-api-key", b"secret")]})
-    bearer = credential_key({"type": "http", "headers": [(b"authorization", b"Bearer secret")]})
-    assert api_key is not None and bearer is not None
-    assert len(api_key) == 32 and b"secret" not in api_key
-    assert api_key != bearer
-    assert credential_key({"type": "http", "headers": [(b"accept", b"*/*")]}) is None
+def test_limiter_keeps_memory_bounded_when_no_bucket_is_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate=0.001, burst=5, clock=clock)
+    monkeypatch.setattr(RateLimiter, "PRUNE_ABOVE", 8)
+    for n in range(50):  # rotating keys (client addresses), none of them refilled
+        clock.now += 0.01
+        limiter.retry_after(f"addr-{n}".encode())
+    assert len(limiter.buckets) <= 8
+    assert b"addr-49" in limiter.buckets  # the newest are kept
 
 
 def test_limit_defaults() -> None:

@@ -76,7 +76,8 @@ def test_parse_args_defaults_and_limits(monkeypatch: pytest.MonkeyPatch) -> None
 def test_api_command_names_uvloop_httptools_and_the_workers() -> None:
     argv = api_command(Settings(_env_file=None, api_workers=1))
     assert argv[argv.index("--loop") + 1] == "uvloop"
-    assert argv[argv.index("--http") + 1] == "httptools"
+    # httptools, with the head cap and deadline of api/http_protocol.py
+    assert argv[argv.index("--http") + 1] == "api.http_protocol:HttpToolsProtocol"
     assert "--workers" not in argv
     argv = api_command(Settings(_env_file=None, api_workers=3))
     assert argv[argv.index("--workers") + 1] == "3"
