@@ -16,11 +16,13 @@ from api.batches import create_batcher, read_batcher
 from api.deps import security_openapi
 from api.docs_pages import install_docs
 from api.errors import install_error_handlers
+from api.event_schema import install_webhooks
 from api.fast_paths import install_fast_paths
 from api.headers import HeadAsGet, SecurityHeaders
 from api.http_metrics import HttpMetrics
 from api.limits import BodyLimit, RateLimiter
 from api.live_cap import LiveCounts
+from api.openapi import complete_document
 from api.request_id import RequestIdMiddleware
 from api.routes import health, reminders
 from api.tokens import TokenVerifier
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.include_router(reminders.router)
     app.include_router(health.router)
     install_docs(app)
+    install_webhooks(app)
     security_openapi(app)
+    complete_document(app)
     install_fast_paths(app)
     return app

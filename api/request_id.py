@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"
 _HEADER_BYTES = HEADER.encode()
-_SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SANE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_SANE = re.compile(SANE_PATTERN)
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 

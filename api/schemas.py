@@ -41,6 +41,24 @@ MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 DstGap = Literal["shift", "skip"]
 DstRepeated = Literal["first", "both"]
+# What the API accepts for a duration: an ISO 8601 duration or a number of seconds (pydantic's own
+# schema for timedelta says only the string).
+Duration = Annotated[
+    timedelta,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "duration", "description": "ISO 8601 duration, e.g. PT2H"},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": MAX_TRIGGER_IN.total_seconds(),
+                    "description": "Seconds",
+                },
+            ]
+        }
+    ),
+]
 
 
 def canonical_payload(value: str) -> str:
@@ -160,7 +178,7 @@ class ReminderCreate(BaseModel):
     user_id: UserId
     assistant_id: UUID
     type: ReminderType
-    trigger_in: timedelta | None = Field(
+    trigger_in: Duration | None = Field(
         default=None,
         description="Instead of trigger_at, for one-time reminders: how long from now, as an "
         "ISO 8601 duration (PT2H) or seconds (7200). The stored trigger_at is absolute UTC.",
@@ -363,7 +381,8 @@ class Ack(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: UUID
-    result: Literal["ok", "error"] = "ok"
+    # The title names the enum in generated clients; "Result" made it AckResult, the response's name.
+    result: Literal["ok", "error"] = Field(default="ok", title="Outcome")
     action: Literal["continue", "complete"] = "continue"
     details: dict[str, Any] | None = None
 
@@ -459,7 +478,7 @@ class Snooze(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    for_: timedelta | None = Field(
+    for_: Duration | None = Field(
         default=None, alias="for", description="ISO 8601 duration (PT10M) or seconds", examples=["PT10M"]
     )
     until: AwareDatetime | None = Field(default=None, validate_default=True)

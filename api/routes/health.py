@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from api.deps import HeadsDep, MetricsDep, PoolDep, RedisDep, SettingsDep
 from api.errors import RETRY_AFTER_SECONDS
+from api.openapi import RETRY_AFTER
 from core.metrics import CONTENT_TYPE
 from core.readiness import check_readiness, not_ready_body
 
@@ -37,7 +38,13 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     operation_id="readyz",
     response_model=Ready,
-    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": NotReady, "description": "Not ready"}},
+    responses={
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": NotReady,
+            "description": "Not ready",
+            "headers": RETRY_AFTER,
+        }
+    },
 )
 async def readyz(
     pool: PoolDep, client: RedisDep, heads: HeadsDep, settings: SettingsDep

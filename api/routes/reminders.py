@@ -15,6 +15,7 @@ from fastapi.openapi.models import Example
 from api import operations
 from api.deps import CipherDep, PoolDep, Reader, Writer
 from api.json_body import JsonRoute
+from api.openapi import IDEMPOTENT_REPLAYED, RETRY_AFTER
 from api.schemas import (
     Ack,
     AckResult,
@@ -44,8 +45,11 @@ from core.crypto import PayloadCipher
 from core.settings import Settings
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorDetail, "description": description}
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    declared: dict[str, Any] = {"model": ErrorDetail, "description": description}
+    if headers:
+        declared["headers"] = headers
+    return declared
 
 
 # What any route here may answer besides its own codes.
@@ -54,8 +58,8 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("Missing or invalid credentials"),
     403: _error("The credential lacks the scope, or does not cover that assistant"),
     413: _error("Request body too large"),
-    429: _error("Rate limit exceeded; see Retry-After"),
-    503: _error("The database is unavailable; see Retry-After"),
+    429: _error("Rate limit exceeded; see Retry-After", RETRY_AFTER),
+    503: _error("The database is unavailable; see Retry-After", RETRY_AFTER),
 }
 
 # JsonRoute: bodies parsed strictly, depth bounded, duplicate keys refused (api/json_body.py).
@@ -69,7 +73,7 @@ CREATE_EXAMPLES: dict[str, Example] = {
             "user_id": 123,
             "assistant_id": ASSISTANT,
             "type": "one_time",
-            "trigger_at": "2025-04-06T12:00:00Z",
+            "trigger_in": "PT2H",
             "payload": '{"text": "Meeting", "user_id": 123, "priority": "normal"}',
         },
     ),
@@ -144,7 +148,11 @@ def _page(
     response_model=Reminder,
     responses={
         **BAD_BODY,
-        200: {"model": Reminder, "description": "A retry with the same Idempotency-Key: the first result"},
+        200: {
+            "model": Reminder,
+            "description": "A retry with the same Idempotency-Key: the first result",
+            "headers": IDEMPOTENT_REPLAYED,
+        },
         409: _error("The assistant has reached its cap of live reminders"),
     },
 )
@@ -259,10 +267,8 @@ async def get_reminder(request: Request, principal: Reader, reminder_id: UUID) -
     return _reminder_response(row, state.cipher)
 
 
-@router.get("/{reminder_id}/next", operation_id="reminder_next_fires", responses=NOT_FOUND)
-async def reminder_next_fires(
-    pool: PoolDep, principal: Reader, reminder_id: UUID, count: Count = 5
-) -> Preview:
+@router.get("/{reminder_id}/next", operation_id="list_next_fires", responses=NOT_FOUND)
+async def list_next_fires(pool: PoolDep, principal: Reader, reminder_id: UUID, count: Count = 5) -> Preview:
     """The next fires of a reminder, from its next one (a one-time reminder has at most one).
 
     A recurring reminder's list stops at its end conditions (``until``, ``max_runs``).
@@ -291,8 +297,8 @@ async def reminder_next_fires(
     return _preview(row["cron_expression"] or "", row["timezone"], policy, fires)
 
 
-@router.get("/{reminder_id}/history", operation_id="reminder_history", responses=NOT_FOUND)
-async def reminder_history(
+@router.get("/{reminder_id}/history", operation_id="get_reminder_history", responses=NOT_FOUND)
+async def get_reminder_history(
     pool: PoolDep, principal: Reader, reminder_id: UUID, page: Page = 1, limit: Limit = 20
 ) -> History:
     """The reminder's audit trail and deliveries, newest first (both paged alike)."""
@@ -320,10 +326,10 @@ async def reminder_history(
 
 @router.patch(
     "/{reminder_id}",
-    operation_id="change_reminder_status",
+    operation_id="update_reminder",
     responses={**NOT_FOUND, **BAD_BODY, 409: _error("Impossible transition, or the reminder ended")},
 )
-async def change_status(
+async def update_reminder(
     pool: PoolDep, cipher: CipherDep, principal: Writer, reminder_id: UUID, body: ReminderUpdate
 ) -> Reminder:
     """Pause (``{"status": "paused"}``), resume (``{"status": "active"}``), or change the schedule
@@ -379,7 +385,8 @@ async def skip_next_occurrence(
         409: _error("The event was dead-lettered"),
         503: _error(
             "The database is unavailable, or the event is not recorded yet (its poller stopped "
-            "between push and commit; the next claim records it); see Retry-After"
+            "between push and commit; the next claim records it); see Retry-After",
+            RETRY_AFTER,
         ),
     },
 )
