@@ -48,7 +48,8 @@ class HttpMetrics:
             # The router stores the matched route in the (shared) scope; FastAPI does so for a
             # path match with the wrong method (405) too.
             route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
+            # path_format: the template without convertors ("/reminders/{reminder_id}").
+            template = getattr(route, "path_format", None) or getattr(route, "path", None) or UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             key = (method, template, status)
             child = self._children.get(key)

@@ -16,6 +16,7 @@ from api import operations
 from api.deps import CipherDep, PoolDep, Reader, Writer
 from api.json_body import JsonRoute
 from api.openapi import IDEMPOTENT_REPLAYED, RETRY_AFTER
+from api.routes import ids as _ids  # noqa: F401  (registers the reminder_id path convertor)
 from api.schemas import (
     Ack,
     AckResult,
@@ -259,7 +260,9 @@ async def list_user_reminders(
     return _page(rows, total, page, limit, cipher)
 
 
-@router.get("/{reminder_id}", operation_id="get_reminder", response_model=Reminder, responses=NOT_FOUND)
+@router.get(
+    "/{reminder_id:reminder_id}", operation_id="get_reminder", response_model=Reminder, responses=NOT_FOUND
+)
 async def get_reminder(request: Request, principal: Reader, reminder_id: UUID) -> Response:
     """One reminder."""
     state = request.app.state
@@ -267,7 +270,7 @@ async def get_reminder(request: Request, principal: Reader, reminder_id: UUID) -
     return _reminder_response(row, state.cipher)
 
 
-@router.get("/{reminder_id}/next", operation_id="list_next_fires", responses=NOT_FOUND)
+@router.get("/{reminder_id:reminder_id}/next", operation_id="list_next_fires", responses=NOT_FOUND)
 async def list_next_fires(pool: PoolDep, principal: Reader, reminder_id: UUID, count: Count = 5) -> Preview:
     """The next fires of a reminder, from its next one (a one-time reminder has at most one).
 
@@ -297,7 +300,7 @@ async def list_next_fires(pool: PoolDep, principal: Reader, reminder_id: UUID, c
     return _preview(row["cron_expression"] or "", row["timezone"], policy, fires)
 
 
-@router.get("/{reminder_id}/history", operation_id="get_reminder_history", responses=NOT_FOUND)
+@router.get("/{reminder_id:reminder_id}/history", operation_id="get_reminder_history", responses=NOT_FOUND)
 async def get_reminder_history(
     pool: PoolDep, principal: Reader, reminder_id: UUID, page: Page = 1, limit: Limit = 20
 ) -> History:
@@ -325,7 +328,7 @@ async def get_reminder_history(
 
 
 @router.patch(
-    "/{reminder_id}",
+    "/{reminder_id:reminder_id}",
     operation_id="update_reminder",
     responses={**NOT_FOUND, **BAD_BODY, 409: _error("Impossible transition, or the reminder ended")},
 )
@@ -340,7 +343,7 @@ async def update_reminder(
 
 
 @router.delete(
-    "/{reminder_id}",
+    "/{reminder_id:reminder_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="cancel_reminder",
     responses=NOT_FOUND,
@@ -352,7 +355,7 @@ async def cancel_reminder(pool: PoolDep, principal: Writer, reminder_id: UUID) -
 
 
 @router.post(
-    "/{reminder_id}/snooze",
+    "/{reminder_id:reminder_id}/snooze",
     operation_id="snooze_reminder",
     responses={**NOT_FOUND, **BAD_BODY, 409: _error("Not pending or active")},
 )
@@ -365,7 +368,7 @@ async def snooze_reminder(
 
 
 @router.post(
-    "/{reminder_id}/skip",
+    "/{reminder_id:reminder_id}/skip",
     operation_id="skip_next_occurrence",
     responses={**NOT_FOUND, 409: _error("Not a recurring reminder that can skip")},
 )
@@ -377,7 +380,7 @@ async def skip_next_occurrence(
 
 
 @router.post(
-    "/{reminder_id}/ack",
+    "/{reminder_id:reminder_id}/ack",
     operation_id="ack_event",
     responses={
         **NOT_FOUND,
