@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -35,8 +35,28 @@ MAX_GRACE_SECONDS = 7 * 24 * 3600
 MAX_TRIGGER_IN = timedelta(days=3653)
 BIGINT_MAX = 2**63 - 1
 
+# The instants the service takes: every one the scheduler can compute a next fire from and that
+# PostgreSQL, croniter and the event format hold as an aware time. Outside it (year 1, year 9999)
+# a time used to be stored as -infinity/+infinity and stop every poller's claim.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+INSTANT_RANGE = "from 1970-01-01T00:00:00Z up to, not including, 2200-01-01T00:00:00Z"
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
+        raise ValueError(f"must be {INSTANT_RANGE}")
+    return value
+
+
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_range),
+    Field(description=f"An ISO 8601 time with a UTC offset, {INSTANT_RANGE}."),
+]
+
 ReminderType = Literal["one_time", "recurring"]
-ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled"]
+ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled", "quarantined"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 DstGap = Literal["shift", "skip"]
@@ -184,7 +204,7 @@ class ReminderCreate(BaseModel):
         "ISO 8601 duration (PT2H) or seconds (7200). The stored trigger_at is absolute UTC.",
         examples=["PT2H", 7200],
     )
-    trigger_at: AwareDatetime | None = Field(default=None, validate_default=True)
+    trigger_at: Instant | None = Field(default=None, validate_default=True)
     cron_expression: str | None = Field(default=None, max_length=200, validate_default=True)
     timezone: str = Field(default="UTC", min_length=1, max_length=64)
     payload: Payload
@@ -200,10 +220,8 @@ class ReminderCreate(BaseModel):
         le=MAX_GRACE_SECONDS,
         description="How late a fire may go out and still count as on time.",
     )
-    start_at: AwareDatetime | None = Field(
-        default=None, description="Recurring only: no fire before this time."
-    )
-    until: AwareDatetime | None = Field(
+    start_at: Instant | None = Field(default=None, description="Recurring only: no fire before this time.")
+    until: Instant | None = Field(
         default=None, description="Recurring only: no fire after this time; then it is completed."
     )
     max_runs: int | None = Field(
@@ -306,9 +324,24 @@ class Reminder(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @field_validator(*("trigger_at", "next_run_at", "last_triggered_at", "start_at", "until"))
+    @classmethod
+    def _infinite_as_null(cls, value: datetime | None) -> datetime | None:
+        return finite_time(value)
+
 
 # Reminder's fields in order; reminder_json writes them as Reminder.model_dump_json would.
 _REMINDER_FIELDS = tuple(Reminder.model_fields)
+_NULLABLE_TIMES = ("trigger_at", "next_run_at", "last_triggered_at", "start_at", "until")
+
+
+def finite_time(value: datetime | None) -> datetime | None:
+    """None for PostgreSQL's -infinity/+infinity (asyncpg reads them as naive datetimes).
+
+    Only rows written before the API refused such times hold them; the poller quarantines those
+    that come due, and a read shows the time as null rather than as a time without an offset.
+    """
+    return None if value is not None and value.tzinfo is None else value
 
 
 def reminder_json(data: dict[str, Any]) -> bytes:
@@ -319,9 +352,10 @@ def reminder_json(data: dict[str, Any]) -> bytes:
     The values are what the database returns for the reminders columns, so they need no
     validation; tests/unit/test_schemas.py checks the bytes equal pydantic's.
     """
-    return orjson.dumps(
-        {name: data[name] for name in _REMINDER_FIELDS}, default=_uuid_text, option=orjson.OPT_UTC_Z
-    )
+    values = {name: data[name] for name in _REMINDER_FIELDS}
+    for name in _NULLABLE_TIMES:
+        values[name] = finite_time(values[name])
+    return orjson.dumps(values, default=_uuid_text, option=orjson.OPT_UTC_Z)
 
 
 def _uuid_text(value: object) -> str:
@@ -349,14 +383,14 @@ class ReminderUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["paused", "active"] | None = None
-    trigger_at: AwareDatetime | None = Field(default=None, description="One-time reminders only.")
+    trigger_at: Instant | None = Field(default=None, description="One-time reminders only.")
     cron_expression: str | None = Field(default=None, max_length=200, description="Recurring only.")
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
     payload: Payload | None = None
     misfire_policy: MisfirePolicy | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
     ack_required: bool | None = None
-    until: AwareDatetime | None = Field(default=None, description="Recurring only.")
+    until: Instant | None = Field(default=None, description="Recurring only.")
     max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
     dst_policy: DstPolicy | None = Field(
         default=None, description="Recurring only; only the keys given (gap, repeated) change."
@@ -481,7 +515,7 @@ class Snooze(BaseModel):
     for_: Duration | None = Field(
         default=None, alias="for", description="ISO 8601 duration (PT10M) or seconds", examples=["PT10M"]
     )
-    until: AwareDatetime | None = Field(default=None, validate_default=True)
+    until: Instant | None = Field(default=None, validate_default=True)
 
     @field_validator("until")
     @classmethod

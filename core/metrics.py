@@ -58,6 +58,12 @@ class Metrics:
         self.dead_letters = Counter(
             "reminders_dead_letters", "Events given up on, moved to the dead-letter list.", registry=r
         )
+        self.quarantined = Counter(
+            "reminders_quarantined",
+            "Reminders a poller set aside (status quarantined): it could not plan or decrypt them.",
+            ["reason"],
+            registry=r,
+        )
         self.errors = Counter(
             "reminders_errors", "Errors by component and kind.", ["component", "kind"], registry=r
         )

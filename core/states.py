@@ -7,7 +7,7 @@ status command) does not import SQLAlchemy.
 from __future__ import annotations
 
 REMINDER_TYPES = ("one_time", "recurring")
-REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled")
+REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled", "quarantined")
 MISFIRE_POLICIES = ("skip", "fire_once", "fire_all")
 DST_GAP_POLICIES = ("shift", "skip")
 DST_REPEATED_POLICIES = ("first", "both")

@@ -22,13 +22,16 @@ POLLER_ACTOR = "poller"
 
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
-    """What one claim did: rows locked, new occurrences, late occurrences skipped, and when Redis
-    confirmed the push made inside the claim (None: recorded pending, still to push)."""
+    """What one claim did: rows locked, new occurrences, late occurrences skipped, when Redis
+    confirmed the push made inside the claim (None: recorded pending, still to push), and the
+    reasons of the rows set aside."""
 
     claimed: int
     occurrences: list[Occurrence]
     skipped: int = 0
     pushed_at: datetime | None = None
+    # Each reminder set aside as quarantined, with why: "plan" or "payload".
+    quarantined: list[tuple[UUID, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,15 @@ class _Batch:
     audit_reminders: list[UUID] = field(default_factory=list)
     audit_details: list[str] = field(default_factory=list)
 
+    # Rows set aside (status quarantined): what the poller could not plan or encode.
+    quarantined: list[UUID] = field(default_factory=list)
+    quarantine_reasons: list[tuple[UUID, str]] = field(default_factory=list)
+
+    def quarantine(self, reminder_id: UUID, reason: str, error: str) -> None:
+        self.quarantined.append(reminder_id)
+        self.quarantine_reasons.append((reminder_id, reason))
+        self.audit("quarantine", reminder_id, reason=reason, error=error)
+
     def audit(self, action: str, reminder_id: UUID, **details: object) -> None:
         self.audit_actions.append(action)
         self.audit_reminders.append(reminder_id)
@@ -86,7 +98,11 @@ async def claim_batch(
 
     Without it, no Redis call happens inside the transaction: the deliveries are written pending,
     the caller pushes what is returned after the commit, and a crash in between leaves pending
-    deliveries that the sweep pushes again. Payloads are then decrypted after the commit.
+    deliveries that the sweep pushes again.
+
+    A row that cannot be planned (a time or schedule the scheduler cannot compute) or whose
+    payload no key decrypts is set aside as ``quarantined`` and audited, in the same transaction;
+    the other rows fire as usual.
     """
     batch = _Batch()
     async with pool.acquire() as conn, conn.transaction():
@@ -95,24 +111,34 @@ async def claim_batch(
             return ClaimResult(0, [])
         fired_at: datetime = rows[0]["db_now"]
         # Aligned with batch.event_ids: the row and fire behind each occurrence to record.
-        sources: list[tuple[asyncpg.Record, Fire]] = []
+        sources: list[tuple[asyncpg.Record, Fire, str]] = []
         for row in rows:
             reminder_id: UUID = row["reminder_id"]
-            outcome = plan(
-                reminder_type=row["type"],
-                cron_expression=row["cron_expression"],
-                timezone=row["timezone"],
-                misfire_policy=row["misfire_policy"],
-                misfire_grace_seconds=row["misfire_grace_seconds"],
-                ack_required=row["ack_required"],
-                scheduled_for=row["scheduled_for"],
-                db_now=fired_at,
-                until=row["until"],
-                max_runs=row["max_runs"],
-                runs_count=row["runs_count"],
-                dst_gap=row["dst_gap"],
-                dst_repeated=row["dst_repeated"],
-            )
+            try:
+                outcome = plan(
+                    reminder_type=row["type"],
+                    cron_expression=row["cron_expression"],
+                    timezone=row["timezone"],
+                    misfire_policy=row["misfire_policy"],
+                    misfire_grace_seconds=row["misfire_grace_seconds"],
+                    ack_required=row["ack_required"],
+                    scheduled_for=row["scheduled_for"],
+                    db_now=fired_at,
+                    until=row["until"],
+                    max_runs=row["max_runs"],
+                    runs_count=row["runs_count"],
+                    dst_gap=row["dst_gap"],
+                    dst_repeated=row["dst_repeated"],
+                )
+                # Decrypted here, not after the plan is recorded: a payload no key opens is found
+                # while its row can still be set aside alone (the same one decryption per fire).
+                payload = cipher.read(row["payload_ciphertext"], row["payload"]) if outcome.fires else ""
+            except PayloadCryptoError as exc:
+                batch.quarantine(reminder_id, "payload", type(exc).__name__)
+                continue
+            except Exception as exc:  # whatever the row holds, it must not stop the other rows
+                batch.quarantine(reminder_id, "plan", _describe(exc))
+                continue
             if outcome.ended is not None:
                 batch.audit(
                     "complete", reminder_id, reason=outcome.ended, runs=row["runs_count"] + len(outcome.fires)
@@ -129,7 +155,7 @@ async def claim_batch(
                 batch.late.append(fire.late)
                 batch.ack_required.append(row["ack_required"])
                 batch.fire_details.append(_fire_details(event_id, fire))
-                sources.append((row, fire))
+                sources.append((row, fire, payload))
 
             for missed in outcome.skipped:
                 batch.audit(
@@ -148,16 +174,11 @@ async def claim_batch(
                 )
         occurrences: list[Occurrence] | None = None
         pushed_at: datetime | None = None
-        unreadable: PayloadCryptoError | None = None
+        if batch.quarantined:
+            await conn.execute(queries["quarantine_reminders"], batch.quarantined, fired_at)
         if push_first is not None and sources:
-            try:
-                occurrences = _occurrences(batch.event_ids, sources, cipher, fired_at)
-            except PayloadCryptoError as exc:
-                # As without push_first: the batch is recorded pending and the error raised after
-                # the commit, so one unreadable payload never holds the others back in a retry loop.
-                unreadable = exc
-            else:
-                pushed_at = await push_first.push(occurrences)
+            occurrences = _occurrences(batch.event_ids, sources, fired_at)
+            pushed_at = await push_first.push(occurrences)
         inserted = await conn.fetch(
             queries["record_fires"],
             batch.ids,
@@ -183,10 +204,8 @@ async def claim_batch(
                 batch.audit_reminders,
                 batch.audit_details,
             )
-    if unreadable is not None:
-        raise unreadable
     if occurrences is None:
-        occurrences = _occurrences(batch.event_ids, sources, cipher, fired_at)
+        occurrences = _occurrences(batch.event_ids, sources, fired_at)
     if len(inserted) < len(occurrences):
         # An occurrence already recorded is not new: its own delivery row stands (the sweep pushes
         # it if still pending; its marker keeps a push of ours from listing it twice). Only when
@@ -194,7 +213,7 @@ async def claim_batch(
         new = {record["event_id"] for record in inserted}
         occurrences = [o for o in occurrences if o.event_id in new]
     skipped = sum(1 for action in batch.audit_actions if action == "skip")
-    return ClaimResult(len(rows), occurrences, skipped, pushed_at)
+    return ClaimResult(len(rows), occurrences, skipped, pushed_at, batch.quarantine_reasons)
 
 
 def _fire_details(event_id: UUID, fire: Fire) -> str:
@@ -205,27 +224,44 @@ def _fire_details(event_id: UUID, fire: Fire) -> str:
 
 def _occurrences(
     event_ids: list[UUID],
-    sources: list[tuple[asyncpg.Record, Fire]],
-    cipher: PayloadCipher,
+    sources: list[tuple[asyncpg.Record, Fire, str]],
     fired_at: datetime,
 ) -> list[Occurrence]:
     """The occurrences to push, in the order they were due (reminder id breaking ties)."""
     occurrences = [
-        occurrence_from_row(
-            row,
-            cipher=cipher,
-            event_id=event_id,
-            attempt=1,
-            triggered_at=fired_at,
-            scheduled_for=fire.scheduled_for,
-            late=fire.late,
-        )
-        for event_id, (row, fire) in zip(event_ids, sources, strict=True)
+        _occurrence(row, payload, event_id=event_id, triggered_at=fired_at, fire=fire)
+        for event_id, (row, fire, payload) in zip(event_ids, sources, strict=True)
     ]
     # UUIDs order as their 16 bytes do (and as their text does); bytes compare in C, where
     # comparing the UUIDs themselves goes through Python's uuid.UUID.__lt__.
     occurrences.sort(key=lambda o: (o.scheduled_for, o.reminder_id.bytes))
     return occurrences
+
+
+def _occurrence(
+    row: asyncpg.Record, payload_json: str, *, event_id: UUID, triggered_at: datetime, fire: Fire
+) -> Occurrence:
+    """A first attempt's occurrence from a claimed row whose payload is already decrypted."""
+    return Occurrence(
+        event_id=event_id,
+        attempt=1,
+        reminder_id=row["reminder_id"],
+        assistant_id=row["assistant_id"],
+        user_id=row["user_id"],
+        reminder_type=row["type"],
+        payload_json=payload_json,
+        scheduled_for=fire.scheduled_for,
+        triggered_at=triggered_at,
+        created_at=row["created_at"],
+        ack_required=row["ack_required"],
+        late=fire.late,
+    )
+
+
+def _describe(exc: Exception) -> str:
+    """An error's type and the start of its message, for the audit: never a payload (not decrypted
+    yet when planning fails) and never long."""
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 def occurrence_from_row(

@@ -168,6 +168,9 @@ class Poller:
             self.pool, self.settings.batch_size, now, cipher=self.cipher, push_first=self._push_first
         )
         self.metrics.batch_size.observe(result.claimed)
+        for reminder_id, reason in result.quarantined:
+            self.metrics.quarantined.labels(reason).inc()
+            log.error("quarantine", reminder_id=str(reminder_id), reason=reason)
         if result.occurrences and result.pushed_at is not None:
             # Recorded as sent in the claim itself; unpushed ones wait, pending, for the sweep.
             self.fired += len(result.occurrences)

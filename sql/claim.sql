@@ -59,7 +59,14 @@ WITH moved AS (
 SELECT event_id FROM recorded;
 
 -- name: next_due
--- The soonest upcoming fire and the database clock, to plan a precise wake-up.
+-- The soonest upcoming fire and the database clock, to plan a precise wake-up. Infinite times
+-- are no fire to wake for (a -infinity row is due now and quarantined by the next claim).
 SELECT min(next_run_at) AS next_run_at, now() AS db_now
 FROM reminders
-WHERE status IN ('pending', 'active');
+WHERE status IN ('pending', 'active') AND isfinite(next_run_at);
+
+-- name: quarantine_reminders
+-- Set aside claimed reminders ($1) the poller could not plan or encode, at $2: the status is
+-- outside the due index, so no claim sees them again until an operator repairs them. The caller
+-- audits each with its reason in the same transaction.
+UPDATE reminders SET status = 'quarantined', updated_at = $2 WHERE id = ANY($1::uuid[]);

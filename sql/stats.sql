@@ -9,7 +9,10 @@ GROUP BY status, type;
 -- name: due_backlog
 -- Claimable reminders due against $1 (or the database clock when NULL), and the oldest one's time.
 -- The predicate matches the partial index reminders_due_idx, so the cost follows the backlog only.
-SELECT count(*) AS due, min(next_run_at) AS oldest, coalesce($1::timestamptz, now()) AS db_now
+-- An infinite next_run_at (written before the API refused such times) is left out of the oldest
+-- one's time: the poller quarantines that row at its next claim.
+SELECT count(*) AS due, min(next_run_at) FILTER (WHERE isfinite(next_run_at)) AS oldest,
+       coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now());
 

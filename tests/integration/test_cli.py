@@ -96,7 +96,7 @@ async def test_status_json_counts_reminders_queues_pollers_and_fire_lag(
     assert by_type["pending"] == {"one_time": 3, "recurring": 0}
     assert by_type["active"] == {"one_time": 1, "recurring": 1}
     assert status["reminders"]["by_status"] == {
-        "pending": 3, "active": 2, "paused": 0, "completed": 0, "cancelled": 0,
+        "pending": 3, "active": 2, "paused": 0, "completed": 0, "cancelled": 0, "quarantined": 0,
     }  # fmt: skip
     assert status["reminders"]["total"] == 5
     assert status["due_backlog"] == 2
