@@ -81,9 +81,8 @@ async def test_bad_rows_inserted_during_a_burst_are_set_aside_and_the_rest_fire_
     assert set(fired.values()) == {1}
     assert not {str(reminder_id) for reminder_id in bad.values()} & fired.keys()
 
-    statuses = dict(
-        await pool.fetch("SELECT id, status FROM reminders WHERE id = ANY($1::uuid[])", list(bad.values()))
-    )
+    rows = await pool.fetch("SELECT id, status FROM reminders WHERE id = ANY($1::uuid[])", list(bad.values()))
+    statuses: dict[uuid.UUID, str] = {row["id"]: row["status"] for row in rows}
     assert {kind: statuses[reminder_id] for kind, reminder_id in bad.items()} == dict.fromkeys(
         BAD_ROWS, "quarantined"
     )
