@@ -331,7 +331,9 @@ async def _update_fields(
     cipher: PayloadCipher,
 ) -> asyncpg.Record:
     kind, status = row["type"], row["status"]
-    if status in ("completed", "cancelled"):
+    # A quarantined row holds what could not be planned: changing a field would leave it set aside
+    # with a schedule nobody checked; it is cancelled, or repaired by an operator.
+    if status in ("completed", "cancelled", "quarantined"):
         raise Conflict(f"a {status} reminder cannot be changed")
     for name, value in fields.items():
         if value is None and name not in NULLABLE_FIELDS:

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections import Counter
 
+import httpx
 import orjson
 import redis.asyncio as redis
 
@@ -113,3 +114,17 @@ async def test_an_infinite_row_does_not_stop_the_stats_or_the_wakeup(
     poller = Poller(settings, pool, redis_client)
     await poller.poll()
     assert await pool.fetchval("SELECT count(*) FROM reminders WHERE status = 'quarantined'") == 2
+
+
+async def test_a_quarantined_reminder_reads_refuses_changes_and_cancels(
+    settings: Settings, pool: Pool, redis_client: redis.Redis, api: httpx.AsyncClient
+) -> None:
+    rid = await _insert_bad(pool, "unknown_zone")
+    await Poller(settings, pool, redis_client).poll()
+    read = await api.get(f"/reminders/{rid}")
+    assert read.status_code == 200 and read.json()["status"] == "quarantined"
+    assert (await api.patch(f"/reminders/{rid}", json={"timezone": "UTC"})).status_code == 409
+    assert (await api.patch(f"/reminders/{rid}", json={"status": "active"})).status_code == 409
+    assert (await api.post(f"/reminders/{rid}/snooze", json={"for": "PT1H"})).status_code == 409
+    assert (await api.delete(f"/reminders/{rid}")).status_code == 204
+    assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", rid) == "cancelled"
