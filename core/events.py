@@ -1,4 +1,4 @@
-"""The event an assistant receives in ``queue:to_assistant`` (DESIGN.md section 6)."""
+"""The event an assistant receives in ``queue:to_assistant`` (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class Occurrence:
 def encode_event(occurrence: Occurrence) -> bytes:
     """The exact bytes pushed to Redis for this occurrence and attempt.
 
-    DESIGN.md section 6 plus ``scheduled_for`` (the occurrence's own time) beside ``triggered_at``;
+    docs/design.md plus ``scheduled_for`` (the occurrence's own time) beside ``triggered_at``;
     a late occurrence (fired past its misfire grace) also carries ``"late": true`` and the
     lateness in seconds.
     """

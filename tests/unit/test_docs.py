@@ -25,7 +25,7 @@ METRICS_DOC = ROOT / "docs" / "metrics.md"
 DASHBOARD = ROOT / "deploy" / "grafana" / "reminders-dashboard.json"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
-DOCS = ("events.md", "statuses.md", "scheduling.md", "metrics.md")
+DOCS = ("events.md", "statuses.md", "scheduling.md", "metrics.md", "design.md")
 
 METRIC_REF = re.compile(r"\breminders_[a-z0-9_]+\b")
 # What prometheus_client exports for each kind of metric family (counters get ``_total``).
