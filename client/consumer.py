@@ -50,7 +50,7 @@ class HandlerResult:
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[HandlerResult]]
-"""Gets the decoded event (DESIGN.md section 6); raising means "not handled, redeliver it later"."""
+"""Gets the decoded event (docs/design.md); raising means "not handled, redeliver it later"."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
