@@ -229,33 +229,21 @@ def _occurrences(
 ) -> list[Occurrence]:
     """The occurrences to push, in the order they were due (reminder id breaking ties)."""
     occurrences = [
-        _occurrence(row, payload, event_id=event_id, triggered_at=fired_at, fire=fire)
+        occurrence_from_row(
+            row,
+            payload,
+            event_id=event_id,
+            attempt=1,
+            triggered_at=fired_at,
+            scheduled_for=fire.scheduled_for,
+            late=fire.late,
+        )
         for event_id, (row, fire, payload) in zip(event_ids, sources, strict=True)
     ]
     # UUIDs order as their 16 bytes do (and as their text does); bytes compare in C, where
     # comparing the UUIDs themselves goes through Python's uuid.UUID.__lt__.
     occurrences.sort(key=lambda o: (o.scheduled_for, o.reminder_id.bytes))
     return occurrences
-
-
-def _occurrence(
-    row: asyncpg.Record, payload_json: str, *, event_id: UUID, triggered_at: datetime, fire: Fire
-) -> Occurrence:
-    """A first attempt's occurrence from a claimed row whose payload is already decrypted."""
-    return Occurrence(
-        event_id=event_id,
-        attempt=1,
-        reminder_id=row["reminder_id"],
-        assistant_id=row["assistant_id"],
-        user_id=row["user_id"],
-        reminder_type=row["type"],
-        payload_json=payload_json,
-        scheduled_for=fire.scheduled_for,
-        triggered_at=triggered_at,
-        created_at=row["created_at"],
-        ack_required=row["ack_required"],
-        late=fire.late,
-    )
 
 
 def _describe(exc: Exception) -> str:
@@ -266,19 +254,16 @@ def _describe(exc: Exception) -> str:
 
 def occurrence_from_row(
     row: asyncpg.Record,
+    payload_json: str,
     *,
-    cipher: PayloadCipher,
     event_id: UUID,
     attempt: int,
     triggered_at: datetime,
     scheduled_for: datetime,
     late: bool,
 ) -> Occurrence:
-    """An occurrence from a row carrying the reminder's columns (reminder_id, payload...).
-
-    The payload is decrypted from ``payload_ciphertext``, or read from ``payload`` for a row
-    written before encryption.
-    """
+    """An occurrence from a row carrying the reminder's columns (reminder_id, type...) and its
+    payload, already decrypted by the caller (``PayloadCipher.read``)."""
     return Occurrence(
         event_id=event_id,
         attempt=attempt,
@@ -286,7 +271,7 @@ def occurrence_from_row(
         assistant_id=row["assistant_id"],
         user_id=row["user_id"],
         reminder_type=row["type"],
-        payload_json=cipher.read(row["payload_ciphertext"], row["payload"]),
+        payload_json=payload_json,
         scheduled_for=scheduled_for,
         triggered_at=triggered_at,
         created_at=row["created_at"],

@@ -18,7 +18,7 @@ def _occurrences(rows: list[asyncpg.Record], cipher: PayloadCipher) -> list[Occu
     return [
         occurrence_from_row(
             row,
-            cipher=cipher,
+            cipher.read(row["payload_ciphertext"], row["payload"]),
             event_id=row["event_id"],
             attempt=row["attempt"],
             triggered_at=row["triggered_at"],
