@@ -26,6 +26,19 @@ from tests.factories import TEST_PAYLOAD_KEY
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+async def wait_until_healthy(url: str) -> None:
+    """Return once the API at ``url`` answers /healthz; fail the test after 10 s."""
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(100):
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            await asyncio.sleep(0.1)
+    pytest.fail("the API did not start within 10 s")
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as s:
@@ -83,16 +96,7 @@ async def running_stack(
     ]
     url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the API did not start within 10 s")
+        await wait_until_healthy(url)
         yield Stack(url, logs)
     finally:
         for proc in processes:

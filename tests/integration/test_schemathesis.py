@@ -25,8 +25,9 @@ from api.app import create_app
 from core.db import Pool
 from core.settings import Settings
 from tests.conftest import TEST_API_KEY
-from tests.factories import TEST_PAYLOAD_KEY, insert_reminder
+from tests.factories import insert_reminder
 from tests.integration._asgi_proxy import CurrentApp
+from tests.unit.test_openapi import document
 
 MAX_EXAMPLES = 25
 # Reminders that exist in every test's database, so that the operations on one reminder reach their
@@ -43,22 +44,9 @@ DEAD_EVENTS = {ONE_TIME_ID: uuid.UUID("5c4e0000-0000-4000-8000-0000000000d1"),
 pytestmark = pytest.mark.integration
 
 
-def _openapi() -> dict[str, Any]:
-    # Building the app opens no connection: these URLs are never dialled.
-    settings = Settings(
-        database_url="postgresql://unused/unused",
-        redis_url="redis://unused",
-        bootstrap_api_key=TEST_API_KEY,
-        payload_keys=TEST_PAYLOAD_KEY,
-        log_format="json",
-        log_level="WARNING",
-    )
-    return create_app(settings).openapi()
-
-
 CURRENT_APP = CurrentApp()
 schema = schemathesis.openapi.from_dict(
-    _openapi(),
+    document(),
     config=schemathesis.Config.from_dict(
         {
             "seed": 1,
