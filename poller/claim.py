@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 
 from core.crypto import PayloadCipher
-from core.db import Pool
+from core.db import Connection, Pool
 from core.events import Occurrence, event_id_for, format_time
 from core.exceptions import PayloadCryptoError
 from core.queries import queries
@@ -35,15 +35,24 @@ class ClaimResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Pushed:
+    """Redis confirmed a claim's events at ``at`` (the database clock). ``earlier`` names those a
+    claim cut short between its push and its commit had already pushed, with their triggered_at."""
+
+    at: datetime
+    earlier: dict[UUID, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PushFirst:
     """Push a batch's events inside its claim, so its deliveries are recorded as sent at once.
 
-    ``push`` returns when Redis confirmed the events (on the database clock), or None when it
-    could not push them (they are then recorded pending, for the sweep); ``ack_timeout`` sets the
-    redelivery time of those that expect an ack.
+    ``push`` returns what Redis confirmed, or None when it could not push the events (they are
+    then recorded pending, for the sweep); ``ack_timeout`` sets the redelivery time of those that
+    expect an ack.
     """
 
-    push: Callable[[list[Occurrence]], Awaitable[datetime | None]]
+    push: Callable[[list[Occurrence]], Awaitable[Pushed | None]]
     ack_timeout: float
 
 
@@ -173,12 +182,12 @@ async def claim_batch(
                     next_run_at=format_time(outcome.next_run_at) if outcome.next_run_at else None,
                 )
         occurrences: list[Occurrence] | None = None
-        pushed_at: datetime | None = None
+        pushed: Pushed | None = None
         if batch.quarantined:
             await conn.execute(queries["quarantine_reminders"], batch.quarantined, fired_at)
         if push_first is not None and sources:
             occurrences = _occurrences(batch.event_ids, sources, fired_at)
-            pushed_at = await push_first.push(occurrences)
+            pushed = await push_first.push(occurrences)
         inserted = await conn.fetch(
             queries["record_fires"],
             batch.ids,
@@ -192,10 +201,12 @@ async def claim_batch(
             fired_at,
             POLLER_ACTOR,
             batch.ack_required,
-            pushed_at is not None,
+            pushed is not None,
             push_first.ack_timeout if push_first is not None else 0.0,
             batch.fire_details,
         )
+        if pushed is not None and pushed.earlier and occurrences is not None:
+            occurrences = await _keep_first_triggered_at(conn, occurrences, pushed.earlier)
         if batch.audit_actions:
             await conn.execute(
                 queries["insert_audits"],
@@ -213,7 +224,18 @@ async def claim_batch(
         new = {record["event_id"] for record in inserted}
         occurrences = [o for o in occurrences if o.event_id in new]
     skipped = sum(1 for action in batch.audit_actions if action == "skip")
+    pushed_at = pushed.at if pushed is not None else None
     return ClaimResult(len(rows), occurrences, skipped, pushed_at, batch.quarantine_reasons)
+
+
+async def _keep_first_triggered_at(
+    conn: Connection, occurrences: list[Occurrence], earlier: dict[UUID, datetime]
+) -> list[Occurrence]:
+    """Record, for events an earlier claim pushed before failing to commit, the triggered_at the
+    assistant saw then (redeliveries take theirs from the delivery, so every attempt agrees), and
+    return the occurrences as they went out."""
+    await conn.execute(queries["keep_first_triggered_at"], list(earlier), list(earlier.values()))
+    return [replace(o, triggered_at=earlier[o.event_id]) if o.event_id in earlier else o for o in occurrences]
 
 
 def _fire_details(event_id: UUID, fire: Fire) -> str:

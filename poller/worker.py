@@ -31,9 +31,9 @@ from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.retention import Pruned, prune
 from core.settings import Settings
 from core.stats import refresh_stats
-from poller.claim import PushFirst, claim_batch
+from poller.claim import Pushed, PushFirst, claim_batch
 from poller.firelog import FireLog
-from poller.push import EventPusher
+from poller.push import EventPusher, PushReport
 from poller.sweep import claim_redeliveries, stale_dead, stale_pending
 from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
 from poller.wakeup import WakeupListener
@@ -195,12 +195,12 @@ class Poller:
         self._redis_retry_at = time.monotonic() + delay
         return delay
 
-    async def _push(self, occurrences: list[Occurrence], queue: str) -> bool:
-        """Push to ``queue``; on a Redis failure log it, back off, and return False."""
+    async def _push(self, occurrences: list[Occurrence], queue: str) -> PushReport | None:
+        """Push to ``queue``; on a Redis failure log it, back off, and return None."""
         if self._redis_backing_off():
-            return False  # the sweep pushes these once Redis is back
+            return None  # the sweep pushes these once Redis is back
         try:
-            await self.pusher.push(occurrences, queue)
+            report = await self.pusher.push_reporting(occurrences, queue)
         except REDIS_ERRORS as exc:
             delay = self._redis_failed()
             log.error(
@@ -211,21 +211,22 @@ class Poller:
                 retry_in=delay,
                 event_ids=[str(o.event_id) for o in occurrences[:10]],
             )
-            return False
+            return None
         if self._redis_failures:
             log.info("redis_recovered", after_failures=self._redis_failures)
         self._redis_failures = 0
-        return True
+        return report
 
-    async def _push_claimed(self, occurrences: list[Occurrence]) -> datetime | None:
-        """Push a claim's events (PushFirst); when Redis confirmed them, on the database clock."""
+    async def _push_claimed(self, occurrences: list[Occurrence]) -> Pushed | None:
+        """Push a claim's events (PushFirst): when Redis confirmed them, on the database clock."""
         self._db_offset = occurrences[0].triggered_at - self.clock()
-        if not await self._push(occurrences, EVENT_QUEUE):
+        report = await self._push(occurrences, EVENT_QUEUE)
+        if report is None:
             return None
-        return self.clock() + self._db_offset
+        return Pushed(self.clock() + self._db_offset, report.earlier)
 
     async def _deliver(self, occurrences: list[Occurrence]) -> None:
-        if not await self._push(occurrences, EVENT_QUEUE):
+        if await self._push(occurrences, EVENT_QUEUE) is None:
             return
         pushed_at = self.clock() + self._db_offset
         marked = await self.pool.fetch(
@@ -263,7 +264,7 @@ class Poller:
             self.metrics.redeliveries.inc(redelivered)
 
     async def _dead_letter(self, occurrences: list[Occurrence]) -> None:
-        if not await self._push(occurrences, DEAD_LETTER_QUEUE):
+        if await self._push(occurrences, DEAD_LETTER_QUEUE) is None:
             return
         marked = await self.pool.fetch(queries["mark_dead_lettered"], [o.event_id for o in occurrences])
         if marked:

@@ -58,6 +58,14 @@ WITH moved AS (
 )
 SELECT event_id FROM recorded;
 
+-- name: keep_first_triggered_at
+-- Deliveries ($1) whose events a claim cut short between its push and its commit had pushed: their
+-- created_at becomes the triggered_at those events carried ($2, aligned), the one every later
+-- attempt repeats. Rare (a crash or a failed commit), so not folded into record_fires.
+UPDATE deliveries AS d SET created_at = k.triggered_at
+FROM unnest($1::uuid[], $2::timestamptz[]) AS k(event_id, triggered_at)
+WHERE d.event_id = k.event_id;
+
 -- name: next_due
 -- The soonest upcoming fire and the database clock, to plan a precise wake-up. Infinite times
 -- are no fire to wake for (a -infinity row is due now and quarantined by the next claim).

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 import redis.asyncio as redis
 
 from core.db import Pool
 from core.events import Occurrence
-from poller.claim import PushFirst, claim_batch
+from poller.claim import Pushed, PushFirst, claim_batch
 from poller.push import EventPusher
 from tests.factories import payload_cipher
 
@@ -19,7 +17,7 @@ async def claim_pushing_then_crashing(pool: Pool, redis_client: redis.Redis) -> 
     rolled back."""
     pusher = EventPusher(redis_client, marker_ttl=3600)
 
-    async def push_then_die(occurrences: list[Occurrence]) -> datetime:
+    async def push_then_die(occurrences: list[Occurrence]) -> Pushed:
         await pusher.push(occurrences)
         raise ConnectionResetError("the poller died before its commit")
 

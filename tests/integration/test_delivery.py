@@ -15,7 +15,7 @@ from core.db import Pool
 from core.events import Occurrence, event_id_for, format_time
 from core.redis_keys import EVENT_QUEUE, sent_marker
 from core.settings import Settings
-from poller.claim import PushFirst, claim_batch
+from poller.claim import Pushed, PushFirst, claim_batch
 from poller.push import EventPusher
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
@@ -74,9 +74,9 @@ async def test_push_is_idempotent_per_event_and_attempt(pool: Pool, redis_client
     assert await pusher.push(occurrences) == 0  # a retry after a lost reply
     assert await redis_client.llen(EVENT_QUEUE) == 1
     first = occurrences[0]
-    marker_set, member = sent_marker(first.event_id, 1, format_time(first.scheduled_for)[:10])
-    assert await redis_client.sismember(marker_set, member)
-    assert 0 < await redis_client.ttl(marker_set) <= 3600
+    marker, member = sent_marker(first.event_id, 1, format_time(first.scheduled_for)[:10])
+    assert await redis_client.hexists(marker, member)
+    assert 0 < await redis_client.ttl(marker) <= 3600
 
 
 async def test_crash_between_commit_and_push_is_swept_once(
@@ -186,14 +186,14 @@ async def test_an_ack_while_the_claim_is_open_waits_for_its_commit(
         transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
     ) as client:
 
-        async def push_and_ack_at_once(occurrences: list[Occurrence]) -> datetime:
+        async def push_and_ack_at_once(occurrences: list[Occurrence]) -> Pushed:
             await pusher.push(occurrences)
             event = orjson.loads((await redis_client.lrange(EVENT_QUEUE, 0, 0))[0])
             ack = client.post(f"/reminders/{rid}/ack", json={"event_id": event["event_id"]})
             acks.append(asyncio.ensure_future(ack))
             await asyncio.sleep(0.3)
             assert not acks[0].done(), "the ack should wait on the claim's lock, not miss its delivery"
-            return datetime.now(UTC)
+            return Pushed(datetime.now(UTC))
 
         await claim_batch(pool, 10, cipher=payload_cipher(), push_first=PushFirst(push_and_ack_at_once, 60.0))
         response = await acks[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -11,8 +12,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.events import Occurrence, event_id_for, format_time
-from core.redis_keys import EVENT_QUEUE, legacy_sent_marker, sent_marker
-from poller.push import MIN_REDIS_VERSION, PUSH_CHUNK, EventPusher, redis_too_old, version_tuple
+from core.redis_keys import EVENT_QUEUE, legacy_sent_marker, sent_marker, set_sent_marker
+from poller.push import (
+    MIN_REDIS_VERSION,
+    PUSH_CHUNK,
+    EventPusher,
+    PushReport,
+    redis_too_old,
+    version_tuple,
+)
 
 DAY = datetime(2026, 11, 26, 10, tzinfo=UTC)
 
@@ -56,15 +64,44 @@ async def test_events_over_many_days_go_in_once_and_in_order(redis_client: redis
     assert await listed(redis_client) == ids(batch)
 
 
-async def test_each_day_has_its_sets_with_the_marker_ttl(redis_client: redis.Redis) -> None:
-    batch = [occurrence(), occurrence(DAY - timedelta(days=1))]
+async def test_each_day_has_its_hashes_with_the_marker_ttl(redis_client: redis.Redis) -> None:
+    late = replace(occurrence(DAY - timedelta(days=1)), triggered_at=DAY + timedelta(microseconds=4321))
+    batch = [occurrence(), late]
     await EventPusher(redis_client, marker_ttl=600).push(batch)
     for o in batch:
         key, member = sent_marker(o.event_id, 1, format_time(o.scheduled_for)[:10])
-        assert key == f"{{{EVENT_QUEUE}}}:sent:{o.scheduled_for:%Y-%m-%d}:{str(o.event_id)[0]}"
+        assert key == f"{{{EVENT_QUEUE}}}:pushed:{o.scheduled_for:%Y-%m-%d}:{str(o.event_id)[0]}"
         assert member == f"{o.event_id}:1"
-        assert await redis_client.sismember(key, member)
+        offset = (o.triggered_at - o.scheduled_for) // timedelta(microseconds=1)
+        assert await redis_client.hget(key, member) == str(offset).encode()
         assert 0 < await redis_client.ttl(key) <= 600
+
+
+async def test_a_push_again_reports_the_triggered_at_the_event_went_out_with(
+    redis_client: redis.Redis,
+) -> None:
+    """A claim repeated after a crash learns the time its assistant already saw."""
+    first = replace(occurrence(), triggered_at=DAY + timedelta(seconds=2, microseconds=123))
+    again = replace(first, triggered_at=DAY + timedelta(seconds=7))
+    other = occurrence(DAY + timedelta(hours=1))
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+    assert (await pusher.push_reporting([first])) == PushReport(1, {})
+    report = await pusher.push_reporting([again, other])
+    assert report == PushReport(1, {first.event_id: first.triggered_at})
+    assert await listed(redis_client) == ids([first, other])
+
+
+async def test_an_event_marked_in_the_sets_of_the_previous_release_is_not_pushed_again(
+    redis_client: redis.Redis,
+) -> None:
+    # Pushed by a release that kept the markers in sets, without the time, before an upgrade.
+    old, new = occurrence(), occurrence()
+    key, member = sent_marker(old.event_id, 1, format_time(old.scheduled_for)[:10])
+    await redis_client.sadd(set_sent_marker(key), member)
+    pusher = EventPusher(redis_client, marker_ttl=3600)
+    assert await pusher.push_reporting([old, new]) == PushReport(1, {})
+    assert await listed(redis_client) == ids([new])
+    assert await pusher.push([old, new]) == 0
 
 
 async def test_a_new_attempt_is_a_new_event(redis_client: redis.Redis) -> None:

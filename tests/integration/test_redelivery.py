@@ -14,11 +14,13 @@ import redis.asyncio as redis
 
 from api.app import create_app
 from core.db import Pool
+from core.events import format_time
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE
 from core.settings import Settings
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
 from tests.factories import insert_reminder
+from tests.integration._crashes import claim_pushing_then_crashing
 
 ACK_TIMEOUT = 0.2
 
@@ -158,3 +160,25 @@ async def test_cancel_stops_redelivery(
     assert (await api.delete(f"/reminders/{rid}")).status_code == 204
     await poll_until_quiet(poller, 0.6)
     assert len(await events(redis_client)) == 1
+
+
+async def test_every_attempt_repeats_the_triggered_at_of_a_push_whose_claim_did_not_commit(
+    fast: Settings, pool: Pool, redis_client: redis.Redis
+) -> None:
+    """A claim pushes, then dies before its commit; a later claim records the event. The
+    redeliveries carry the time the assistant saw first, not the recording claim's."""
+    rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
+    await claim_pushing_then_crashing(pool, redis_client)
+    [first] = await events(redis_client)
+    await asyncio.sleep(0.05)  # the recording claim runs at a visibly later time
+    poller = Poller(fast, pool, redis_client)
+    await poll_until_quiet(poller, 2.5)
+
+    sent = await events(redis_client)
+    assert [e["attempt"] for e in sent] == [1, 2, 3]
+    assert {e["payload"]["triggered_at"] for e in sent} == {first["payload"]["triggered_at"]}
+    assert {e["payload"].get("lateness_seconds") for e in sent} == {first["payload"].get("lateness_seconds")}
+    [dead] = await events(redis_client, DEAD_LETTER_QUEUE)
+    assert dead["payload"]["triggered_at"] == first["payload"]["triggered_at"]
+    recorded = await pool.fetchval("SELECT created_at FROM deliveries WHERE reminder_id = $1", rid)
+    assert format_time(recorded) == first["payload"]["triggered_at"]
