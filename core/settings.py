@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # Retention, applied by `reminders prune` (run it daily) or by the pollers. Days a finished
     # delivery (acked, sent with no ack due, or dead-lettered) is kept; 0 keeps them for ever.
     delivery_retention_days: int = Field(default=30, ge=0)
-    # Days an audit log entry is kept; 0 (the default) keeps the log whole, as DESIGN.md has it.
+    # Days an audit log entry is kept; 0 (the default) keeps the log whole (append-only, docs/design.md).
     audit_retention_days: int = Field(default=0, ge=0)
     # Hours between the retention runs the pollers make themselves (one at a time); 0 leaves
     # retention to `reminders prune`.

@@ -28,7 +28,7 @@ from typing import Any
 from locust import FastHttpUser, between, constant, task
 from locust.exception import StopUser
 
-# Payloads of the three use cases of DESIGN.md section 1, as the JSON strings the API takes.
+# Payloads of the three use cases of the original spec (docs/design.md), as the JSON strings the API takes.
 ONE_TIME_PAYLOADS = ('{"text": "Meeting", "priority": "normal"}', '{"text": "Call the bank"}')
 RECURRING_PAYLOADS = (
     '{"check_type": "daily_report", "report_id": "daily_456"}',

@@ -1,4 +1,4 @@
-"""The event pushed to Redis (core/events.py, DESIGN.md section 6): pure functions, no I/O."""
+"""The event pushed to Redis (core/events.py, docs/design.md and docs/events.md): pure functions, no I/O."""
 
 from __future__ import annotations
 
