@@ -16,11 +16,13 @@ The verdict reads every event from ``queue:to_assistant`` and the deliveries tab
 - late: occurrences that reached the queue more than 5 s after scheduled_for. Arrival is measured
   by sampling LLEN every 50 ms (nothing consumes the list, so the i-th event arrived no later than
   the first sample that saw more than i events); deliveries.sent_at is the fallback;
-- pending: deliveries still not confirmed by Redis at the end.
+- pending: deliveries still not confirmed by Redis at the end;
+- retimed: event ids whose attempts carry different triggered_at (every attempt repeats the first).
 
 ``details`` adds the scenario's own numbers, ``swept`` (deliveries confirmed a second or more after
 being recorded, i.e. by a sweep), ``reclaimed`` (events whose claim pushed them and then died before
-its commit: the delivery was recorded by a later claim, which found the event already in Redis)
+its commit: the delivery was recorded as sent well after the event reached the queue, by a later
+claim, which found the event already in Redis)
 and a count of the structured events in each process's log.
 """
 
@@ -329,6 +331,8 @@ class Verdict:
     early: int
     late: int
     pending: int
+    # Event ids whose attempts do not all carry the same triggered_at.
+    retimed: int
     lag_p50_s: float | None
     lag_p99_s: float | None
     lag_max_s: float | None
@@ -346,6 +350,7 @@ class Verdict:
             "unexpected": self.unexpected,
             "early": self.early,
             "pending": self.pending,
+            "retimed": self.retimed,
         }
         if not late_allowed:
             counts["late"] = self.late
@@ -388,14 +393,15 @@ def judge(
     pairs: Counter[tuple[str, int]] = Counter()
     attempts: defaultdict[str, set[int]] = defaultdict(set)
     first_index: dict[UUID, int] = {}
-    # When the claim that pushed each event began (its triggered_at), per event id.
-    pushed_by: dict[UUID, datetime] = {}
+    # Every triggered_at each event id's attempts carried: one per id, whatever crashed.
+    triggered: defaultdict[str, set[str]] = defaultdict(set)
     unexpected: list[str] = []
     for index, event in enumerate(events):
         raw_id = str(event.get("event_id"))
         attempt = int(event.get("attempt", 0))
         pairs[(raw_id, attempt)] += 1
         attempts[raw_id].add(attempt)
+        triggered[raw_id].add(str(event.get("payload", {}).get("triggered_at")))
         try:
             key = UUID(raw_id)
         except ValueError:
@@ -404,8 +410,6 @@ def judge(
             unexpected.append(raw_id)
         elif key not in first_index:
             first_index[key] = index
-            if attempt == 1:
-                pushed_by[key] = datetime.fromisoformat(str(event["payload"]["triggered_at"]))
     duplicated = sum(n - 1 for n in pairs.values() if n > 1)
     redelivered = sum(1 for tried in attempts.values() if len(tried) > 1)
     lost = [expected_id for expected_id in seed.by_event if expected_id not in first_index]
@@ -432,19 +436,25 @@ def judge(
             late.append(event_id)
     lags.sort()
     pending = sum(1 for row in deliveries if row["state"] == "pending")
-    # Confirmed a second or more after being recorded: pushed by a sweep (Redis was away at the
-    # claim, or a poller died between a redelivery's commit and its push).
+    # In the queue well before its delivery was recorded as sent: the claim that pushed it died
+    # (or failed) before its commit, and a later one, finding its marker, recorded it (keeping the
+    # event's triggered_at as created_at, so only the arrival tells these from a sweep's pushes).
+    reclaimed_ids = set()
+    for event_id, index in first_index.items():
+        row = recorded.get(event_id)
+        seen = arrival.arrival(index)
+        if row is not None and row["sent_at"] is not None and seen is not None:
+            if row["sent_at"] - seen >= RECLAIMED_AFTER:
+                reclaimed_ids.add(event_id)
+    reclaimed = len(reclaimed_ids)
+    # Confirmed a second or more after being recorded, and not reclaimed: pushed by a sweep (Redis
+    # was away at the claim, or a poller died between a redelivery's commit and its push).
     swept = sum(
         1
         for row in deliveries
-        if row["sent_at"] is not None and row["sent_at"] - row["created_at"] >= timedelta(seconds=1)
-    )
-    # Recorded by a claim that began well after the one whose event is in the queue: that claim
-    # pushed, then died (or failed) before its commit; the next one found the event's marker.
-    reclaimed = sum(
-        1
-        for event_id, claimed_at in pushed_by.items()
-        if event_id in recorded and recorded[event_id]["created_at"] - claimed_at >= RECLAIMED_AFTER
+        if row["sent_at"] is not None
+        and row["sent_at"] - row["created_at"] >= timedelta(seconds=1)
+        and row["event_id"] not in reclaimed_ids
     )
     examples = {
         "lost_examples": [str(e) for e in lost[:5]],
@@ -463,6 +473,7 @@ def judge(
         early=len(early),
         late=len(late),
         pending=pending,
+        retimed=sum(1 for times in triggered.values() if len(times) > 1),
         lag_p50_s=_percentile(lags, 0.5),
         lag_p99_s=_percentile(lags, 0.99),
         lag_max_s=_percentile(lags, 1.0),
