@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,20 +53,25 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
         app.state.redis = redis.from_url(
             settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
         )
-        stop_stats = asyncio.Event()
+        stop_stats, connected = asyncio.Event(), asyncio.Event()
 
         async def connect() -> None:
             # Until this sets the pool, UntilConnected answers 503 and /readyz names the database.
             pool = await open_pool(settings, application_name="reminders-api", reset_sessions=False)
             app.state.pool = pool
+            connected.set()
             if settings.stats_interval > 0:
                 await refresh_forever(metrics, pool, app.state.redis, settings.stats_interval, stop_stats)
 
         connecting = asyncio.create_task(connect(), name="connect-database")
         # A database that answers is connected before the first request (the tests, a normal
         # start); one that does not is waited for in the background while the API listens.
-        await asyncio.wait({connecting}, timeout=FIRST_CONNECT_WAIT)
+        waiting = asyncio.ensure_future(connected.wait())
+        await asyncio.wait({connecting, waiting}, timeout=FIRST_CONNECT_WAIT, return_when=FIRST_COMPLETED)
+        waiting.cancel()
         try:
+            if connecting.done():
+                connecting.result()  # a configuration error (no URL, a malformed one) fails the start
             yield
         finally:
             stop_stats.set()

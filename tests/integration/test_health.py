@@ -179,6 +179,15 @@ async def test_api_started_without_its_database_listens_and_answers_503(settings
         assert (await client.get("/docs")).status_code == 200  # needs no database
 
 
+async def test_api_with_a_malformed_database_url_still_fails_its_start(settings: Settings) -> None:
+    # Not an outage: waiting would never help, so the start fails as before (uvicorn exits 3).
+    malformed = settings.model_copy(update={"database_url": "postgresql://u@127.0.0.1/x?sslmode=bogus"})
+    app = create_app(malformed)
+    with pytest.raises(asyncpg.ClientConfigurationError):
+        async with app.router.lifespan_context(app):
+            pass
+
+
 async def _execute(url: str, sql: str) -> None:
     connection = await asyncpg.connect(url)
     try:
