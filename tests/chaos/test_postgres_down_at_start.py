@@ -25,6 +25,7 @@ REMINDERS = 500
 FIRST_DUE = timedelta(seconds=1)
 LAST_DUE = timedelta(seconds=3)
 DOWN_S = 4.0
+WAITING_TIMEOUT_S = 20.0
 # The longest retry delay is 10 s by default (REMINDERS_DB_CONNECT_RETRY_MAX_DELAY).
 READY_TIMEOUT_S = 20.0
 DRAIN_TIMEOUT_S = 20.0
@@ -62,9 +63,16 @@ async def test_api_and_poller_started_while_postgres_is_down(chaos: ChaosCluster
     assert chaos.api is not None
     [poller] = await chaos.start_pollers(1, wait=False)
     async with httpx.AsyncClient(base_url=api_url, headers={"X-API-Key": API_KEY}, timeout=10) as client:
-        await asyncio.sleep(max(0.0, DOWN_S - (time.monotonic() - down_at)))
-        assert chaos.api.alive(), f"the API exited; see {chaos.api.log_path}"
-        assert poller.alive(), f"the poller exited; see {poller.log_path}"
+        # At least DOWN_S, and until both have failed to connect at least once (a loaded machine
+        # may take seconds to start a process): the database must be back only after that.
+        deadline = time.monotonic() + WAITING_TIMEOUT_S
+        while time.monotonic() - down_at < DOWN_S or not all(
+            "database_unavailable" in service.log_path.read_text() for service in (chaos.api, poller)
+        ):
+            assert chaos.api.alive(), f"the API exited; see {chaos.api.log_path}"
+            assert poller.alive(), f"the poller exited; see {poller.log_path}"
+            assert time.monotonic() < deadline, "no database_unavailable line from the API or the poller"
+            await asyncio.sleep(0.2)
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
         assert ready.status_code == 503, ready.text
@@ -104,6 +112,4 @@ async def test_api_and_poller_started_while_postgres_is_down(chaos: ChaosCluster
         assert await until_fired(chaos, created.json()["id"], timeout=10), "the new reminder did not fire"
 
     assert chaos.api.alive() and poller.alive()
-    poller_log = poller.log_path.read_text()
-    assert "database_unavailable" in poller_log and "Traceback" not in poller_log, poller_log
-    assert "database_unavailable" in chaos.api.log_path.read_text()
+    assert "Traceback" not in poller.log_path.read_text()

@@ -18,6 +18,7 @@ from tests.chaos.harness import API_KEY, ChaosCluster, ServiceProcess, free_port
 pytestmark = pytest.mark.chaos
 
 DOWN_S = 3.0
+WAITING_TIMEOUT_S = 20.0
 READY_TIMEOUT_S = 40.0
 
 
@@ -40,11 +41,14 @@ async def test_up_waits_for_its_database(chaos: ChaosCluster) -> None:
     )
     up.start()
     try:
-        await asyncio.sleep(DOWN_S)
-        log = up.log_path.read_text()
-        assert up.alive(), f"reminders up exited while PostgreSQL was down:\n{log}"
-        assert "waiting for PostgreSQL at" in log and "retrying in" in log, log
-        assert "Reminder Service is ready" not in log
+        # At least DOWN_S, and until up said it waits (a loaded machine may take seconds to start it).
+        started, log = time.monotonic(), ""
+        while time.monotonic() - started < DOWN_S or "waiting for PostgreSQL at" not in log:
+            log = up.log_path.read_text()
+            assert up.alive(), f"reminders up exited while PostgreSQL was down:\n{log}"
+            assert time.monotonic() - started < WAITING_TIMEOUT_S, f"up did not say it waits:\n{log}"
+            await asyncio.sleep(0.2)
+        assert "retrying in" in log and "Reminder Service is ready" not in log, log
 
         await chaos.start_postgres()
         deadline = time.monotonic() + READY_TIMEOUT_S
