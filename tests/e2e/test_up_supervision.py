@@ -86,7 +86,7 @@ async def test_up_restarts_a_poller_killed_with_sigkill(
         assert created.status_code == 201, created.text
         queue = redis.from_url(redis_url)
         try:
-            assert await fired(queue, created.json()["id"], within=10), stack.logs[0].read_text()
+            assert await fired(queue, created.json()["id"], within=15), stack.logs[0].read_text()
         finally:
             await queue.aclose()
         assert replacement.is_running()
