@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,14 +26,18 @@ from api.live_cap import LiveCounts
 from api.openapi import complete_document
 from api.request_id import RequestIdMiddleware
 from api.routes import health, reminders
+from api.starting import UntilConnected
 from api.tokens import TokenVerifier
 from core.crypto import PayloadCipher
-from core.db import create_pool
+from core.db_wait import open_pool
 from core.logging import configure_logging
 from core.metrics import Metrics
 from core.readiness import migration_heads
 from core.settings import Settings
 from core.stats import refresh_forever
+
+# How long the lifespan waits for the first connection before listening without one.
+FIRST_CONNECT_WAIT = 1.0
 
 
 def create_app(settings: Settings | None = None, metrics: Metrics | None = None) -> FastAPI:
@@ -44,26 +49,39 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings, application_name="reminders-api", reset_sessions=False)
         # Used by /readyz and the state gauges only; connects on first use.
         app.state.redis = redis.from_url(
             settings.require_redis_url(), socket_timeout=5, socket_connect_timeout=5
         )
-        stats, stop_stats = None, asyncio.Event()
-        if settings.stats_interval > 0:
-            stats = asyncio.create_task(
-                refresh_forever(metrics, app.state.pool, app.state.redis, settings.stats_interval, stop_stats)
-            )
+        stop_stats, connected = asyncio.Event(), asyncio.Event()
+
+        async def connect() -> None:
+            # Until this sets the pool, UntilConnected answers 503 and /readyz names the database.
+            pool = await open_pool(settings, application_name="reminders-api", reset_sessions=False)
+            app.state.pool = pool
+            connected.set()
+            if settings.stats_interval > 0:
+                await refresh_forever(metrics, pool, app.state.redis, settings.stats_interval, stop_stats)
+
+        connecting = asyncio.create_task(connect(), name="connect-database")
+        # A database that answers is connected before the first request (the tests, a normal
+        # start); one that does not is waited for in the background while the API listens.
+        waiting = asyncio.ensure_future(connected.wait())
+        await asyncio.wait({connecting, waiting}, timeout=FIRST_CONNECT_WAIT, return_when=FIRST_COMPLETED)
+        waiting.cancel()
         try:
+            if connecting.done():
+                connecting.result()  # a configuration error (no URL, a malformed one) fails the start
             yield
         finally:
-            if stats is not None:
-                stop_stats.set()
-                stats.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await stats
+            stop_stats.set()
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
             await app.state.redis.aclose()
-            await app.state.pool.close()
+            pool = getattr(app.state, "pool", None)
+            if pool is not None:
+                await pool.close()
 
     # No ORJSONResponse as default_response_class: this FastAPI serializes a route's declared return
     # type straight to JSON bytes in pydantic-core (2.5 us for a Reminder, against 3.3 us for the
@@ -90,6 +108,8 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.state.create_batcher = create_batcher()
     app.state.read_batcher = read_batcher()
     install_error_handlers(app)
+    # Innermost: its 503 gets the request id, the security headers and the metrics of any answer.
+    app.add_middleware(UntilConnected, state=app.state)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)

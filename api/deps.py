@@ -44,6 +44,12 @@ async def get_pool(request: Request) -> Pool:
     return pool
 
 
+async def get_open_pool(request: Request) -> Pool | None:
+    """The pool, or None while the API still waits for the database at start (api/starting.py)."""
+    pool: Pool | None = getattr(request.app.state, "pool", None)
+    return pool
+
+
 async def get_metrics(request: Request) -> Metrics:
     """The process's metrics, made with the app."""
     metrics: Metrics = request.app.state.metrics
@@ -200,6 +206,7 @@ def security_openapi(app: FastAPI) -> None:
 
 
 PoolDep = Annotated[Pool, Depends(get_pool)]
+OpenPoolDep = Annotated[Pool | None, Depends(get_open_pool)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RedisDep = Annotated[redis.Redis | None, Depends(get_redis)]
 HeadsDep = Annotated[frozenset[str], Depends(get_migration_heads)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import typer
 
@@ -32,12 +34,18 @@ from cli.services import (
     say,
     start_services,
 )
+from core.db_wait import Failure, connect_backoff, until_connected
 from core.embedded import port_is_free
 from core.migrate import upgrade
 from core.settings import Settings
 
 API_READY_TIMEOUT = 60.0
 CHILD_STOP_TIMEOUT = 15.0
+# Restarts of a child that exits: after RESTART_DELAY, doubled for each exit in a row that came
+# within STABLE_AFTER of its start, up to RESTART_MAX_DELAY.
+RESTART_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+STABLE_AFTER = 30.0
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
 _UVICORN_LEVELS = {"critical", "error", "warning", "info", "debug", "trace"}
 _PR_SET_PDEATHSIG = 1
@@ -57,40 +65,67 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 @dataclass
+class Child:
+    """One supervised process: how to start it again, and how its last runs went."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    started_at: float
+    # Exits in a row, each within STABLE_AFTER of its start: what lengthens the restart delay.
+    quick_exits: int = 0
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+@dataclass
 class Children:
     """The API and poller processes, each in its own process group so a terminal Ctrl-C reaches
-    only `up`, which then stops them in order (children first, then the servers they use)."""
+    only `up`, which then stops them in order (children first, then the servers they use).
 
-    running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    A child that exits while `up` runs is restarted (:meth:`supervise`), after RESTART_DELAY
+    doubling up to RESTART_MAX_DELAY while it keeps exiting within STABLE_AFTER of its start: a
+    crash loop costs one start every RESTART_MAX_DELAY seconds, not a spinning CPU.
+    """
+
+    running: list[Child] = field(default_factory=list)
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         """Start one child process; its output goes to our terminal."""
-        process = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent()
-        )
-        self.running.append((name, process))
+        self.running.append(Child(name, argv, env, _spawn(argv, env), time.monotonic()))
 
     def exited(self) -> str | None:
         """'<name> exited with ...' for the first child that has exited, if any."""
-        for name, process in self.running:
-            code = process.poll()
+        for child in self.running:
+            code = child.process.poll()
             if code is not None:
-                return _how_it_ended(name, code)
+                return _how_it_ended(child.name, code)
         return None
 
-    def reap(self) -> list[tuple[str, str]]:
-        """Forget the children that have exited: (name, how it ended) for each."""
-        codes = [(name, p, p.poll()) for name, p in self.running]  # one poll each: no race between lists
-        self.running = [(name, p) for name, p, code in codes if code is None]
-        return [(name, _how_it_ended(name, code)) for name, _, code in codes if code is not None]
-
-    def alive(self, prefix: str) -> int:
-        """How many children whose name starts with ``prefix`` are still running."""
-        return sum(1 for name, p in self.running if name.startswith(prefix) and p.poll() is None)
+    def supervise(self, now: float) -> list[str]:
+        """Schedule a restart for each child that exited, start those that are due; what happened."""
+        said: list[str] = []
+        for child in self.running:
+            code = child.process.poll()
+            if code is not None and child.restart_at is None:
+                quick = now - child.started_at < STABLE_AFTER
+                child.quick_exits = child.quick_exits + 1 if quick else 0
+                delay = min(RESTART_MAX_DELAY, RESTART_DELAY * 2 ** max(0, child.quick_exits - 1))
+                child.restart_at = now + delay
+                ended = _how_it_ended(child.name, code)
+                said.append(f"warning: {ended} unexpectedly; restarting it in {delay:g}s")
+            elif child.restart_at is not None and now >= child.restart_at:
+                child.process = _spawn(child.argv, child.env)
+                child.started_at, child.restart_at = now, None
+                child.restarts += 1
+                said.append(f"restarted {child.name} (pid {child.process.pid}, restart {child.restarts})")
+        return said
 
     def stop(self, timeout: float = CHILD_STOP_TIMEOUT) -> None:
         """SIGTERM every child, wait up to ``timeout`` for all of them, SIGKILL the rest."""
-        alive = [(name, p) for name, p in self.running if p.poll() is None]
+        alive = [(c.name, c.process) for c in self.running if c.process.poll() is None]
+        self.running = []  # nothing is restarted from here on
         if alive:
             say("stopping " + ", ".join(name for name, _ in alive))
         for _, process in alive:
@@ -105,10 +140,17 @@ class Children:
                 process.wait()
 
 
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent()
+    )
+
+
 def _how_it_ended(name: str, code: int) -> str:
     if code < 0:
         return f"{name} was killed by {signal.Signals(-code).name}"
     return f"{name} exited with code {code}"
+
 
 def local_api_url(settings: Settings) -> str:
     """Where this machine reaches the API we start (a wildcard bind is reached on loopback)."""
@@ -179,6 +221,19 @@ def wait_for_api(url: str, children: Children, timeout: float = API_READY_TIMEOU
             time.sleep(0.2)
 
 
+def wait_for_database(settings: Settings, url: str) -> None:
+    """Block until PostgreSQL at ``url`` accepts a connection, saying so while it does not."""
+
+    def report(failure: Failure) -> None:
+        say(f"waiting for PostgreSQL at {failure.target} ({failure.error}); retrying in {failure.retry_in}s")
+
+    async def probe() -> None:
+        connection = await asyncpg.connect(url, timeout=settings.db_acquire_timeout)
+        await connection.close()
+
+    asyncio.run(until_connected(probe, url, connect_backoff(settings), component="up", report=report))
+
+
 def banner(settings: Settings, services: Services, key: str, api_url: str) -> str:
     """What to tell the user once everything answers."""
     data_dir = settings.data_dir.resolve()
@@ -215,6 +270,8 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
             f"  Redis      {services.redis_url}{where_redis}",
             f"  Admin key  {key}",
             f"  Pollers    {settings.pollers}",
+            f"  Restarts   the API or a poller that exits is restarted after {RESTART_DELAY:g}s "
+            f"(doubling to {RESTART_MAX_DELAY:g}s while it keeps failing)",
             "",
             "In another shell (the README walk-through uses these):",
             "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
@@ -228,19 +285,16 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
     )
 
 
-def _watch(children: Children, services: Services, pollers: int) -> int:
-    """Block until the API or an embedded server dies (then exit code 1) or a signal arrives.
+def _watch(children: Children, services: Services) -> int:
+    """Restart the API or a poller that exits; block until an embedded server dies (then exit code 1)
+    or a signal arrives.
 
-    A poller that dies is reported and not replaced: the others keep firing (that is what
-    SKIP LOCKED is for), and the drop shows in `reminders status` and reminders_pollers_seen.
+    The other pollers keep firing while one is down (that is what SKIP LOCKED is for); the gap
+    shows in `reminders status` and reminders_pollers_seen.
     """
     while True:
-        for name, ended in children.reap():
-            if not name.startswith("poller"):
-                say(f"error: {ended} unexpectedly; stopping everything")
-                return 1
-            left = children.alive("poller")
-            say(f"warning: {ended}; {left} of {pollers} pollers still running (restart to get it back)")
+        for message in children.supervise(time.monotonic()):
+            say(message)
         for name, is_running in services.health:
             if not is_running():
                 say(f"error: {name} stopped unexpectedly; stopping everything")
@@ -251,6 +305,7 @@ def _watch(children: Children, services: Services, pollers: int) -> int:
 def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: str) -> int:
     services = start_services(settings, stack)
     _announce(settings, services, stack)
+    wait_for_database(settings, services.database_url)
     say("running migrations")
     upgrade(services.database_url)
     key = bootstrap_key(settings)
@@ -265,7 +320,7 @@ def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: s
         poller_argv = [sys.executable, "-m", "poller"]
         children.start(f"poller-{number}", poller_argv, poller_env(settings, env, number - 1))
     typer.echo(banner(settings, services, key, api_url))
-    return _watch(children, services, settings.pollers)
+    return _watch(children, services)
 
 
 def _announce(settings: Settings, services: Services, stack: contextlib.ExitStack) -> None:
@@ -276,7 +331,7 @@ def _announce(settings: Settings, services: Services, stack: contextlib.ExitStac
 
 
 def run_up(settings: Settings) -> int:
-    """Run everything in the foreground; 0 after Ctrl-C/SIGTERM, 1 if a part died."""
+    """Run everything in the foreground; 0 after Ctrl-C/SIGTERM, 1 if an embedded server died."""
     host = settings.api_host or "0.0.0.0"
     if not port_is_free(settings.api_port, host):
         raise StartupError(

@@ -59,7 +59,13 @@ def _assignments(script: Path, names: tuple[str, ...]) -> dict[str, Any]:
     return found
 
 
-async def _check_database(pool: Pool, heads: frozenset[str], timeout: float) -> dict[str, str]:
+# While the process waits for the database at start (core/db_wait.py) it has no pool yet.
+NOT_CONNECTED = "not connected yet: waiting for the database, retrying with backoff"
+
+
+async def _check_database(pool: Pool | None, heads: frozenset[str], timeout: float) -> dict[str, str]:
+    if pool is None:
+        return {"database": NOT_CONNECTED}
     try:
         # The whole check is bounded (acquiring a connection included), not only the query.
         rows = await asyncio.wait_for(pool.fetch(queries["schema_versions"]), timeout)
@@ -87,9 +93,9 @@ async def _check_redis(client: redis.Redis | None, timeout: float) -> dict[str, 
 
 
 async def check_readiness(
-    pool: Pool, client: redis.Redis | None, heads: frozenset[str], timeout: float = 2.0
+    pool: Pool | None, client: redis.Redis | None, heads: frozenset[str], timeout: float = 2.0
 ) -> dict[str, str]:
-    """What is not ready, by check name with the reason; empty when everything is."""
+    """What is not ready, by check name with the reason; empty when everything is (no pool: not yet)."""
     database, cache = await asyncio.gather(
         _check_database(pool, heads, timeout), _check_redis(client, timeout)
     )

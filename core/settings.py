@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     db_acquire_timeout: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     db_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=0)
+    # A process started while the database does not answer waits for it: the first retry after
+    # db_connect_retry_initial seconds, doubling up to db_connect_retry_max_delay (with jitter).
+    db_connect_retry_initial: float = Field(default=0.5, gt=0)
+    db_connect_retry_max_delay: float = Field(default=10.0, gt=0)
 
     # TLS: the API serves HTTPS when given both a certificate and its key (PEM files).
     tls_certfile: Path | None = None

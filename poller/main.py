@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 import redis.asyncio as redis
@@ -14,7 +17,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.crypto import PayloadCipher
-from core.db import create_pool
+from core.db import Pool
+from core.db_wait import open_pool
 from core.exceptions import PayloadKeyError
 from core.logging import configure_logging
 from core.metrics import Metrics
@@ -25,6 +29,8 @@ from poller.push import MIN_REDIS_VERSION, redis_too_old
 from poller.worker import Poller
 
 log = structlog.get_logger("poller")
+
+T = TypeVar("T")
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -43,50 +49,81 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
+@dataclass
+class Started:
+    """What a poller process has so far: its Redis client, and its Poller once the pool is open."""
+
+    redis: redis.Redis
+    poller: Poller | None = None
+
+
 async def run(settings: Settings, cipher: PayloadCipher | None = None) -> None:
-    """Run one poller until SIGINT or SIGTERM."""
+    """Run one poller until SIGINT or SIGTERM; a database that does not answer yet is waited for."""
     cipher = cipher or PayloadCipher.from_settings(settings)
     client = redis_client(settings)
     if (version := await redis_too_old(client)) is not None:
         await client.aclose()
         needed = ".".join(map(str, MIN_REDIS_VERSION))
         raise SystemExit(f"error: Redis {version} is too old: pollers need Redis {needed} or newer")
-    pool = await create_pool(settings, application_name="reminders-poller")
-    # An https API with a private CA: trust that CA (verification stays on).
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=str(settings.api_ca_file)) if settings.api_ca_file else True
-    )
-    http = httpx.AsyncClient(base_url=settings.resolved_api_url(), timeout=5, verify=verify)
-    metrics = Metrics()
-    poller = Poller(settings, pool, client, http, cipher=cipher, metrics=metrics)
-    ops: OpsServer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    metrics = Metrics()
+    started = Started(client)
+    # Up before the pool, so /readyz says what the poller waits for (the database) meanwhile.
+    ops = await start_ops_server(settings, metrics, started) if settings.metrics_port else None
+    pool: Pool | None = None
+    http: httpx.AsyncClient | None = None
     try:
-        if settings.metrics_port:
-            ops = await start_ops_server(settings, metrics, poller)
-        poller.start()
-        log.info("poller_started", batch_size=settings.batch_size, poll_interval=settings.poll_interval)
-        await stop.wait()
+        pool = await until_stopped(open_pool(settings, application_name="reminders-poller"), stop)
+        if pool is None:
+            return  # stopped while waiting for the database
+        # An https API with a private CA: trust that CA (verification stays on).
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(settings.api_ca_file)) if settings.api_ca_file else True
+        )
+        http = httpx.AsyncClient(base_url=settings.resolved_api_url(), timeout=5, verify=verify)
+        poller = started.poller = Poller(settings, pool, client, http, cipher=cipher, metrics=metrics)
+        try:
+            poller.start()
+            log.info("poller_started", batch_size=settings.batch_size, poll_interval=settings.poll_interval)
+            await stop.wait()
+        finally:
+            await poller.stop()
+            log.info("poller_stopped", fired=poller.fired)
     finally:
-        await poller.stop()
         if ops is not None:
             await ops.stop()
-        await http.aclose()
+        if http is not None:
+            await http.aclose()
         await client.aclose()
-        await pool.close()
-        log.info("poller_stopped", fired=poller.fired)
+        if pool is not None:
+            await pool.close()
 
 
-async def start_ops_server(settings: Settings, metrics: Metrics, poller: Poller) -> OpsServer | None:
+async def until_stopped(opening: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """The result of ``opening``, or None if ``stop`` is set first (``opening`` is then cancelled)."""
+    task = asyncio.ensure_future(opening)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (task, stopped):
+            future.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+    return None if task.cancelled() else task.result()
+
+
+async def start_ops_server(settings: Settings, metrics: Metrics, started: Started) -> OpsServer | None:
     """Serve /metrics, /healthz and /readyz for this poller; None if its port cannot be bound."""
     heads = await asyncio.to_thread(migration_heads)
 
     async def readiness() -> dict[str, str]:
-        problems = await check_readiness(poller.pool, poller.redis, heads, settings.readiness_timeout)
-        if poller.stopping:
+        poller = started.poller
+        pool = None if poller is None else poller.pool
+        problems = await check_readiness(pool, started.redis, heads, settings.readiness_timeout)
+        if poller is not None and poller.stopping:
             problems["poller"] = "stopping"
         return problems
 

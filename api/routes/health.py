@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import HeadsDep, MetricsDep, PoolDep, RedisDep, SettingsDep
+from api.deps import HeadsDep, MetricsDep, OpenPoolDep, RedisDep, SettingsDep
 from api.errors import RETRY_AFTER_SECONDS
 from api.openapi import RETRY_AFTER
 from core.metrics import CONTENT_TYPE
@@ -47,7 +47,7 @@ async def healthz() -> dict[str, str]:
     },
 )
 async def readyz(
-    pool: PoolDep, client: RedisDep, heads: HeadsDep, settings: SettingsDep
+    pool: OpenPoolDep, client: RedisDep, heads: HeadsDep, settings: SettingsDep
 ) -> Ready | JSONResponse:
     """The database and Redis answer and the schema is at the migrations' head (503 naming what is not)."""
     problems = await check_readiness(pool, client, heads, settings.readiness_timeout)

@@ -53,6 +53,7 @@ class Stack:
 
     url: str
     logs: list[Path]
+    pid: int | None = None  # of `reminders up`, when the stack is one
 
 
 def service_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -135,7 +136,7 @@ async def running_up(database_url: str, redis_url: str, data_dir: Path) -> Async
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail(f"reminders up was not ready within 30 s:\n{log.read_text()}")
-            yield Stack(f"http://127.0.0.1:{port}", [log])
+            yield Stack(f"http://127.0.0.1:{port}", [log], process.pid)
         finally:
             process.send_signal(signal.SIGINT)  # Ctrl-C: up stops its children, then exits 0
             code = process.wait(timeout=30)

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
 
 from api.app import create_app
 from core.db import Pool
+from core.embedded.postgres import with_database
 from core.metrics import CONTENT_TYPE, Metrics
-from core.readiness import check_readiness, migration_heads
+from core.readiness import NOT_CONNECTED, check_readiness, migration_heads
 from core.settings import Settings
-from poller.main import start_ops_server
+from poller.main import Started, start_ops_server
 from poller.ops import OpsApp, OpsServer
 from poller.worker import Poller
+from tests.conftest import TEST_API_KEY, ServiceUrls
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +125,7 @@ async def test_poller_readyz_turns_503_once_stopping(
 ) -> None:
     port = closed_port()
     poller = Poller(settings.model_copy(update={"metrics_port": port}), pool, redis_client)
-    server = await start_ops_server(poller.settings, poller.metrics, poller)
+    server = await start_ops_server(poller.settings, poller.metrics, Started(poller.redis, poller))
     assert server is not None
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -139,7 +144,96 @@ async def test_poller_keeps_running_when_its_metrics_port_is_taken(
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         poller = Poller(settings.model_copy(update={"metrics_port": port}), pool, redis_client)
-        assert await start_ops_server(poller.settings, poller.metrics, poller) is None
-    assert poller.metrics.registry.get_sample_value(
-        "reminders_errors_total", {"component": "poller", "kind": "ops_server"}
-    ) == 1.0
+        assert await start_ops_server(poller.settings, poller.metrics, Started(poller.redis, poller)) is None
+    assert (
+        poller.metrics.registry.get_sample_value(
+            "reminders_errors_total", {"component": "poller", "kind": "ops_server"}
+        )
+        == 1.0
+    )
+
+
+# -- started while the database does not answer ---------------------------------------------------
+
+
+async def test_api_started_without_its_database_listens_and_answers_503(settings: Settings) -> None:
+    no_database = settings.model_copy(
+        update={"database_url": f"postgresql://u:pw@127.0.0.1:{closed_port()}/x"}
+    )
+    async with running_api(no_database) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": NOT_CONNECTED}
+        assert ready.headers["Retry-After"] == "5"
+        for method, path in (
+            ("POST", "/reminders/"),
+            ("GET", "/reminders/scheduled"),
+            ("GET", "/reminders/user/1"),
+        ):
+            answer = await client.request(method, path, headers={"X-API-Key": TEST_API_KEY})
+            assert answer.status_code == 503, (method, path, answer.text)
+            assert answer.headers["Retry-After"] == "5"
+            assert "starting" in answer.json()["detail"]
+            assert answer.headers["x-content-type-options"] == "nosniff"  # outer middleware ran
+        assert (await client.get("/docs")).status_code == 200  # needs no database
+
+
+async def test_api_with_a_malformed_database_url_still_fails_its_start(settings: Settings) -> None:
+    # Not an outage: waiting would never help, so the start fails as before (uvicorn exits 3).
+    malformed = settings.model_copy(update={"database_url": "postgresql://u@127.0.0.1/x?sslmode=bogus"})
+    app = create_app(malformed)
+    with pytest.raises(asyncpg.ClientConfigurationError):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def _execute(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def test_api_serves_once_its_database_answers(
+    settings: Settings, service_urls: ServiceUrls, template_database: str
+) -> None:
+    # A database the API cannot use at first (it does not exist yet), then can, with no restart.
+    name = f"late_{uuid.uuid4().hex[:12]}"
+    quick = {
+        "database_url": with_database(service_urls.database_url, name),
+        "db_connect_retry_max_delay": 0.5,
+    }
+    try:
+        async with running_api(settings.model_copy(update=quick)) as client:
+            assert (await client.get("/readyz")).json()["checks"] == {"database": NOT_CONNECTED}
+            await _execute(
+                service_urls.database_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'
+            )
+            for _ in range(50):
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.get("/readyz")).status_code == 200
+            listed = await client.get("/reminders/scheduled", headers={"X-API-Key": TEST_API_KEY})
+            assert listed.status_code == 200, listed.text
+    finally:
+        await _execute(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_poller_readyz_names_the_database_it_waits_for(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    port = closed_port()
+    ops_settings = settings.model_copy(update={"metrics_port": port})
+    server = await start_ops_server(ops_settings, Metrics(), Started(redis_client))
+    assert server is not None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["checks"] == {"database": NOT_CONNECTED}
+    finally:
+        await server.stop()
