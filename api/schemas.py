@@ -55,12 +55,20 @@ Instant = Annotated[
     Field(description=f"An ISO 8601 time with a UTC offset, {INSTANT_RANGE}."),
 ]
 
+ZONE_DESCRIPTION = (
+    "An IANA time zone name, spelled (and capitalised) as IANA does: Europe/Berlin, "
+    "America/Argentina/Buenos_Aires, UTC. Any name of the tz database's zone list is taken except "
+    "those that are not places (Factory, localtime, posixrules); a folder such as Europe is not a zone."
+)
+
 ReminderType = Literal["one_time", "recurring"]
 ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled", "quarantined"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 DstGap = Literal["shift", "skip"]
 DstRepeated = Literal["first", "both"]
+
+
 # What the API accepts for a duration: an ISO 8601 duration or a number of seconds (pydantic's own
 # schema for timedelta says only the string).
 Duration = Annotated[
@@ -206,7 +214,7 @@ class ReminderCreate(BaseModel):
     )
     trigger_at: Instant | None = Field(default=None, validate_default=True)
     cron_expression: str | None = Field(default=None, max_length=200, validate_default=True)
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64, description=ZONE_DESCRIPTION)
     payload: Payload
     misfire_policy: MisfirePolicy = Field(
         default="fire_once",
@@ -385,7 +393,7 @@ class ReminderUpdate(BaseModel):
     status: Literal["paused", "active"] | None = None
     trigger_at: Instant | None = Field(default=None, description="One-time reminders only.")
     cron_expression: str | None = Field(default=None, max_length=200, description="Recurring only.")
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64, description=ZONE_DESCRIPTION)
     payload: Payload | None = None
     misfire_policy: MisfirePolicy | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
