@@ -16,10 +16,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from core import jsontext
 from core.cron import validate_cron as _validate_cron
@@ -65,14 +67,26 @@ ReminderType = Literal["one_time", "recurring"]
 ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled", "quarantined"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+# In a body, the JSON type the schema names and no other: lax validation read true as 1, "7" as 7
+# and "off" as false. (UserId alone stays lax for the path, where every value is text.)
+JsonInt = Annotated[int, Strict()]
+JsonBool = Annotated[bool, Strict()]
+BodyUserId = Annotated[UserId, Strict()]
 DstGap = Literal["shift", "skip"]
 DstRepeated = Literal["first", "both"]
+
+
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):  # lax timedelta validation read true as one second
+        raise PydanticCustomError("time_delta_type", "Input should be an ISO 8601 duration or seconds")
+    return value
 
 
 # What the API accepts for a duration: an ISO 8601 duration or a number of seconds (pydantic's own
 # schema for timedelta says only the string).
 Duration = Annotated[
     timedelta,
+    BeforeValidator(_not_a_boolean),
     WithJsonSchema(
         {
             "anyOf": [
@@ -203,7 +217,7 @@ class ReminderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: UserId
+    user_id: BodyUserId
     assistant_id: UUID
     type: ReminderType
     trigger_in: Duration | None = Field(
@@ -222,7 +236,7 @@ class ReminderCreate(BaseModel):
         "does: skip it, send one late catch-up event (fire_once), or send each (fire_all, "
         "at most 1,000).",
     )
-    misfire_grace_seconds: int = Field(
+    misfire_grace_seconds: JsonInt = Field(
         default=60,
         ge=0,
         le=MAX_GRACE_SECONDS,
@@ -232,13 +246,13 @@ class ReminderCreate(BaseModel):
     until: Instant | None = Field(
         default=None, description="Recurring only: no fire after this time; then it is completed."
     )
-    max_runs: int | None = Field(
+    max_runs: JsonInt | None = Field(
         default=None,
         ge=1,
         le=1_000_000_000,
         description="Recurring only: completed after this many fires.",
     )
-    ack_required: bool = Field(
+    ack_required: JsonBool = Field(
         default=True,
         description="Whether events must be acknowledged; unacknowledged ones are redelivered. "
         "False for fire-and-forget reminders (a one-time one is then completed when it fires).",
@@ -396,10 +410,10 @@ class ReminderUpdate(BaseModel):
     timezone: str | None = Field(default=None, min_length=1, max_length=64, description=ZONE_DESCRIPTION)
     payload: Payload | None = None
     misfire_policy: MisfirePolicy | None = None
-    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
-    ack_required: bool | None = None
+    misfire_grace_seconds: JsonInt | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
+    ack_required: JsonBool | None = None
     until: Instant | None = Field(default=None, description="Recurring only.")
-    max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
+    max_runs: JsonInt | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
     dst_policy: DstPolicy | None = Field(
         default=None, description="Recurring only; only the keys given (gap, repeated) change."
     )
