@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from core.cron_checks import check_fields
 from core.cron_fast import next_fire_fast
 from core.exceptions import InvalidSchedule as InvalidSchedule
 from core.zones import zone as zone
@@ -49,6 +50,11 @@ def validate_cron(expression: str) -> str:
             f"cron expression needs 5 fields (minute hour day month weekday) or 6 with seconds "
             f"first; got {len(fields)}"
         )
+    # Cheap and certain refusals first: a never-firing expression costs croniter milliseconds.
+    try:
+        check_fields(fields, _days_or(normalized))
+    except InvalidSchedule as exc:
+        raise InvalidSchedule(f"cron expression {normalized!r}: {exc}") from None
     try:
         itr = croniter(
             normalized,
