@@ -13,7 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core import jsontext
-from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, RetryLater, ServiceUnavailable
+from core.exceptions import (
+    Conflict,
+    Forbidden,
+    InvalidField,
+    InvalidSchedule,
+    NotFound,
+    RetryLater,
+    ServiceUnavailable,
+)
 from core.metrics import Metrics
 
 log = structlog.get_logger("api")
@@ -92,7 +100,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map NotFound→404, Forbidden→403, Conflict→409, backing services down or RetryLater→503."""
+    """Map NotFound→404, Forbidden→403, Conflict or a stored schedule that cannot be computed→409,
+    backing services down or RetryLater→503."""
 
     async def not_found(_: Request, exc: Exception) -> JSONResponse:
         return _json(status.HTTP_404_NOT_FOUND, str(exc))
@@ -110,6 +119,15 @@ def install_error_handlers(app: FastAPI) -> None:
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the database is unavailable right now; retry shortly",
             {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    async def schedule_uncomputable(_: Request, exc: Exception) -> JSONResponse:
+        # Request fields are validated before any operation runs: one raised here comes from a
+        # stored row, e.g. a time zone accepted before the list of names was enforced.
+        return _json(
+            status.HTTP_409_CONFLICT,
+            f"the reminder's schedule cannot be computed: {exc}; change its cron_expression or "
+            "timezone, or cancel it",
         )
 
     async def retry_later(_: Request, exc: Exception) -> JSONResponse:
@@ -144,6 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidField, invalid_field)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(InvalidSchedule, schedule_uncomputable)
     app.add_exception_handler(RetryLater, retry_later)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, unavailable)

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from api.deps import AUTH_DEPENDENCIES
 from core import jsontext
 
 
@@ -28,12 +29,20 @@ class JsonRequest(Request):
 
 
 class JsonRoute(APIRoute):
-    """An ``APIRoute`` that hands its endpoint a ``JsonRequest`` (``APIRouter(route_class=...)``)."""
+    """An ``APIRoute`` that hands its endpoint a ``JsonRequest`` (``APIRouter(route_class=...)``)
+    and checks the route's credential before the body is read."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # FastAPI reads and parses the body before it solves any dependency: a stranger's broken
+        # body got a 422 describing it (and cost the parse) instead of a 401. The check keeps the
+        # principal in the scope, so the route's own dependency neither repeats nor recharges it.
+        checks = [d.call for d in self.dependant.dependencies if d.call in AUTH_DEPENDENCIES]
 
         async def strict_json(request: Request) -> Response:
-            return await handler(JsonRequest(request.scope, request.receive))
+            strict = JsonRequest(request.scope, request.receive)
+            for check in checks:
+                await check(strict)
+            return await handler(strict)
 
         return strict_json

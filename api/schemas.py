@@ -16,10 +16,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from core import jsontext
 from core.cron import validate_cron as _validate_cron
@@ -55,16 +57,36 @@ Instant = Annotated[
     Field(description=f"An ISO 8601 time with a UTC offset, {INSTANT_RANGE}."),
 ]
 
+ZONE_DESCRIPTION = (
+    "An IANA time zone name, spelled (and capitalised) as IANA does: Europe/Berlin, "
+    "America/Argentina/Buenos_Aires, UTC. Any name of the tz database's zone list is taken except "
+    "those that are not places (Factory, localtime, posixrules); a folder such as Europe is not a zone."
+)
+
 ReminderType = Literal["one_time", "recurring"]
 ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled", "quarantined"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+# In a body, the JSON type the schema names and no other: lax validation read true as 1, "7" as 7
+# and "off" as false. (UserId alone stays lax for the path, where every value is text.)
+JsonInt = Annotated[int, Strict()]
+JsonBool = Annotated[bool, Strict()]
+BodyUserId = Annotated[UserId, Strict()]
 DstGap = Literal["shift", "skip"]
 DstRepeated = Literal["first", "both"]
+
+
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):  # lax timedelta validation read true as one second
+        raise PydanticCustomError("time_delta_type", "Input should be an ISO 8601 duration or seconds")
+    return value
+
+
 # What the API accepts for a duration: an ISO 8601 duration or a number of seconds (pydantic's own
 # schema for timedelta says only the string).
 Duration = Annotated[
     timedelta,
+    BeforeValidator(_not_a_boolean),
     WithJsonSchema(
         {
             "anyOf": [
@@ -195,7 +217,7 @@ class ReminderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: UserId
+    user_id: BodyUserId
     assistant_id: UUID
     type: ReminderType
     trigger_in: Duration | None = Field(
@@ -206,7 +228,7 @@ class ReminderCreate(BaseModel):
     )
     trigger_at: Instant | None = Field(default=None, validate_default=True)
     cron_expression: str | None = Field(default=None, max_length=200, validate_default=True)
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64, description=ZONE_DESCRIPTION)
     payload: Payload
     misfire_policy: MisfirePolicy = Field(
         default="fire_once",
@@ -214,7 +236,7 @@ class ReminderCreate(BaseModel):
         "does: skip it, send one late catch-up event (fire_once), or send each (fire_all, "
         "at most 1,000).",
     )
-    misfire_grace_seconds: int = Field(
+    misfire_grace_seconds: JsonInt = Field(
         default=60,
         ge=0,
         le=MAX_GRACE_SECONDS,
@@ -224,13 +246,13 @@ class ReminderCreate(BaseModel):
     until: Instant | None = Field(
         default=None, description="Recurring only: no fire after this time; then it is completed."
     )
-    max_runs: int | None = Field(
+    max_runs: JsonInt | None = Field(
         default=None,
         ge=1,
         le=1_000_000_000,
         description="Recurring only: completed after this many fires.",
     )
-    ack_required: bool = Field(
+    ack_required: JsonBool = Field(
         default=True,
         description="Whether events must be acknowledged; unacknowledged ones are redelivered. "
         "False for fire-and-forget reminders (a one-time one is then completed when it fires).",
@@ -385,13 +407,13 @@ class ReminderUpdate(BaseModel):
     status: Literal["paused", "active"] | None = None
     trigger_at: Instant | None = Field(default=None, description="One-time reminders only.")
     cron_expression: str | None = Field(default=None, max_length=200, description="Recurring only.")
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64, description=ZONE_DESCRIPTION)
     payload: Payload | None = None
     misfire_policy: MisfirePolicy | None = None
-    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
-    ack_required: bool | None = None
+    misfire_grace_seconds: JsonInt | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
+    ack_required: JsonBool | None = None
     until: Instant | None = Field(default=None, description="Recurring only.")
-    max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
+    max_runs: JsonInt | None = Field(default=None, ge=1, le=1_000_000_000, description="Recurring only.")
     dst_policy: DstPolicy | None = Field(
         default=None, description="Recurring only; only the keys given (gap, repeated) change."
     )

@@ -12,11 +12,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from core.cron_checks import check_fields
 from core.cron_fast import next_fire_fast
+from core.exceptions import InvalidSchedule as InvalidSchedule
+from core.zones import zone as zone
 
 MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 
@@ -26,22 +29,9 @@ MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@m
 _EQUAL_RANGE = re.compile(r"^(\w+)-(\w+)(/\d+)?$")
 
 
-class InvalidSchedule(ValueError):
-    """A cron expression or time zone that cannot be used; the message says why in plain words."""
-
-
 def has_seconds(expression: str) -> bool:
     """Whether the expression carries a leading seconds field."""
     return len(expression.split()) == 6
-
-
-@lru_cache(maxsize=4096)
-def zone(name: str) -> ZoneInfo:
-    """The ZoneInfo for an IANA name, or InvalidSchedule."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidSchedule(f"unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'") from exc
 
 
 def validate_cron(expression: str) -> str:
@@ -60,6 +50,11 @@ def validate_cron(expression: str) -> str:
             f"cron expression needs 5 fields (minute hour day month weekday) or 6 with seconds "
             f"first; got {len(fields)}"
         )
+    # Cheap and certain refusals first: a never-firing expression costs croniter milliseconds.
+    try:
+        check_fields(fields, _days_or(normalized))
+    except InvalidSchedule as exc:
+        raise InvalidSchedule(f"cron expression {normalized!r}: {exc}") from None
     try:
         itr = croniter(
             normalized,

@@ -133,6 +133,12 @@ def _field(text: str, position: int) -> tuple[int, ...] | None:
     return tuple(sorted(values))
 
 
+def field_values(text: str, position: int) -> tuple[int, ...] | None:
+    """The sorted values of a lower-case field at ``position`` (as in a 6-field expression), or
+    None for what this module leaves to croniter."""
+    return _field(text, position)
+
+
 @lru_cache(maxsize=4096)
 def _mask(values: tuple[int, ...], size: int) -> tuple[bool, ...]:
     allowed = set(values)

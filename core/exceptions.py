@@ -1,15 +1,18 @@
 """The service's own exceptions; the API turns them into HTTP answers in one place.
 
-    ReminderError
-    ├── NotFound            the reminder or event does not exist for this caller
-    ├── Conflict            the change is impossible in the current state
-    ├── Forbidden           the credential does not cover this assistant
-    ├── ServiceUnavailable  Postgres or Redis cannot be reached right now
-    ├── RetryLater          the answer exists in a moment (an event not yet recorded)
-    ├── InvalidField        a field is well-formed but impossible (e.g. a window with no fire)
-    └── PayloadCryptoError  payload keys missing or wrong
-        ├── PayloadKeyError         REMINDERS_PAYLOAD_KEYS unset or malformed
-        └── PayloadDecryptionError  a stored payload matches no key of the ring
+ReminderError
+├── NotFound            the reminder or event does not exist for this caller
+├── Conflict            the change is impossible in the current state
+├── Forbidden           the credential does not cover this assistant
+├── ServiceUnavailable  Postgres or Redis cannot be reached right now
+├── RetryLater          the answer exists in a moment (an event not yet recorded)
+├── InvalidField        a field is well-formed but impossible (e.g. a window with no fire)
+└── PayloadCryptoError  payload keys missing or wrong
+    ├── PayloadKeyError         REMINDERS_PAYLOAD_KEYS unset or malformed
+    └── PayloadDecryptionError  a stored payload matches no key of the ring
+
+InvalidSchedule (a ValueError, so a pydantic validator turns it into a 422 on its field)
+└── UnknownZone         not one of the IANA zone names the service accepts
 """
 
 from __future__ import annotations
@@ -62,3 +65,11 @@ class PayloadKeyError(PayloadCryptoError):
 
 class PayloadDecryptionError(PayloadCryptoError):
     """A stored payload cannot be decrypted with any key of the ring (or was tampered with)."""
+
+
+class InvalidSchedule(ValueError):
+    """A cron expression or time zone that cannot be used; the message says why in plain words."""
+
+
+class UnknownZone(InvalidSchedule):
+    """A time zone name that is not one of the IANA names the service accepts (core/zones.py)."""

@@ -18,6 +18,7 @@ from api.json_body import JsonRoute
 from api.openapi import IDEMPOTENT_REPLAYED, RETRY_AFTER
 from api.routes import ids as _ids  # noqa: F401  (registers the reminder_id path convertor)
 from api.schemas import (
+    ZONE_DESCRIPTION,
     Ack,
     AckResult,
     AuditEntry,
@@ -43,6 +44,7 @@ from api.schemas import (
 )
 from core.cron import InvalidSchedule, on_transition_day, upcoming, validate_cron, zone
 from core.crypto import PayloadCipher
+from core.exceptions import UnknownZone
 from core.settings import Settings
 
 
@@ -224,7 +226,7 @@ async def preview_schedule(
     cron: Annotated[
         str, Query(min_length=1, max_length=200, description="5 fields, or 6 with seconds first")
     ],
-    timezone: Annotated[str, Query(min_length=1, max_length=64)] = "UTC",
+    timezone: Annotated[str, Query(min_length=1, max_length=64, description=ZONE_DESCRIPTION)] = "UTC",
     count: Count = 5,
     dst_gap: Annotated[DstGap, Query(description="As a reminder's dst_policy.gap")] = "shift",
     dst_repeated: Annotated[DstRepeated, Query(description="As a reminder's dst_policy.repeated")] = "first",
@@ -235,7 +237,7 @@ async def preview_schedule(
         expression, tz_name = validate_cron(cron), zone(timezone).key
         fires = upcoming(expression, tz_name, datetime.now(UTC), count, gap=dst_gap, repeated=dst_repeated)
     except InvalidSchedule as exc:
-        field = "timezone" if "time zone" in str(exc) else "cron"
+        field = "timezone" if isinstance(exc, UnknownZone) else "cron"
         raise RequestValidationError(
             [{"type": "value_error", "loc": ["query", field], "msg": str(exc), "input": None}]
         ) from None

@@ -29,6 +29,9 @@ BAD_ROWS = {
     "out_of_range_cron": ("recurring", "61 * * * *", "UTC", "now() - interval '1 second'", None),
     "unknown_zone": ("recurring", "0 * * * *", "Nowhere/Atlantis", "now() - interval '1 second'", None),
     "zone_folder": ("recurring", "0 * * * *", "Asia", "now() - interval '1 second'", None),
+    # Zones the API took before it kept to the IANA places (core/zones.py).
+    "not_a_place": ("recurring", "*/10 * * * *", "Factory", "now() - interval '1 second'", None),
+    "machine_zone": ("recurring", "30 8 * * 1-5", "localtime", "now() - interval '1 second'", None),
     "undecryptable": ("one_time", None, "UTC", "now() - interval '1 second'", b"v1:garbage-not-a-token"),
 }
 
