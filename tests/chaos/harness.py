@@ -57,6 +57,7 @@ from cryptography.fernet import Fernet
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from cli.up import api_command
 from core import migrate
 from core.crypto import PayloadCipher
 from core.embedded import (
@@ -69,6 +70,8 @@ from core.embedded import (
 from core.embedded._common import process_matches, terminate_process
 from core.events import event_id_for
 from core.redis_keys import EVENT_QUEUE
+from core.settings import Settings
+from tests.e2e.stack import api_serving
 from tests.factories import ASSISTANT_ID
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -632,13 +635,13 @@ class ChaosCluster:
         """Start the poller at ``index`` again (same name, same log file)."""
         self.pollers[index].start()
 
-    async def start_api(self, timeout: float = 30) -> str:
-        """Start the API (uvicorn) on a free port and wait until /healthz answers; returns its URL."""
+    async def start_api(self, timeout: float = 30, *, database: bool = True) -> str:
+        """Start the API on a free port, as `reminders up` does, and wait until it serves (has its
+        database pool; only answers /healthz with ``database=False``); returns its URL."""
         port = free_port()
-        uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
         self.api = ServiceProcess(
             name="api",
-            args=[*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            args=api_command(Settings(api_host="127.0.0.1", api_port=port, log_level="warning")),
             # Scenarios hammer the API with one key on purpose: the per-key rate limit is not under test.
             env=self.service_env(REMINDERS_BOOTSTRAP_API_KEY=API_KEY, REMINDERS_RATE_LIMIT_PER_SECOND="0"),
             log_path=self.logs / "api.log",
@@ -650,11 +653,10 @@ class ChaosCluster:
             while time.monotonic() < deadline:
                 if not self.api.alive():
                     raise AssertionError(f"the API exited early; see {self.api.log_path}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        return self.api_url
+                if await api_serving(client, database=database):
+                    return self.api_url
                 await asyncio.sleep(0.1)
-        raise AssertionError(f"the API did not answer /healthz within {timeout}s")
+        raise AssertionError(f"the API did not serve within {timeout}s")
 
     async def stop_api(self) -> int | None:
         """Stop the API gracefully; returns its exit code."""

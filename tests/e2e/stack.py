@@ -19,22 +19,34 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from cli.up import api_command
 from client import Consumer, Handler, HandlerResult
+from core.settings import Settings
 from tests.conftest import TEST_API_KEY
 from tests.factories import TEST_PAYLOAD_KEY
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+async def api_serving(client: httpx.AsyncClient, *, database: bool = True) -> bool:
+    """Whether the API answers and (``database``) has its database pool: it listens before."""
+    try:
+        if (await client.get("/healthz")).status_code != 200:
+            return False
+        if not database:
+            return True
+        ready = await client.get("/readyz")
+    except httpx.TransportError:
+        return False  # not listening yet
+    return ready.status_code == 200 or "database" not in ready.json().get("checks", {})
+
+
 async def wait_until_healthy(url: str) -> None:
-    """Return once the API at ``url`` answers /healthz; fail the test after 10 s."""
+    """Return once the API at ``url`` answers /healthz and has its database; fail after 10 s."""
     async with httpx.AsyncClient(base_url=url) as client:
         for _ in range(100):
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
+            if await api_serving(client):
+                return
             await asyncio.sleep(0.1)
     pytest.fail("the API did not start within 10 s")
 
@@ -86,7 +98,8 @@ async def running_stack(
         REMINDERS_LOG_LEVEL=log_level,
     )
     commands = {
-        "api": [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port)],
+        # The command `reminders up` runs, so the tests meet the server the README starts.
+        "api": api_command(Settings(api_host="127.0.0.1", api_port=port, log_level=log_level)),
         "poller": [sys.executable, "-m", "poller"],
     }
     logs = [log_dir / f"{name}.log" for name in commands]
