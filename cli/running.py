@@ -102,7 +102,7 @@ def assistant_connection(
             else "and no `reminders up` (`make run`) runs on this data dir"
         )
         raise NoConnection(
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, {where}: "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, {where}: "
             "start `make run`, or export what its banner prints"
         )
     return AssistantConnection(api, key, queue)
