@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from cli import keys, prune, rotate, status, tail
+from cli import keys, migrate, prune, rotate, status, tail
 from cli.common import database_url, fail, load_settings, redis_url
 from cli.services import StartupError, run_services
 from cli.up import api_command, run_up
 from core.crypto import PayloadCipher
 from core.embedded import EmbeddedServerError
 from core.exceptions import PayloadKeyError
-from core.migrate import upgrade
 from core.settings import Settings
 from poller.main import main as run_poller
 
@@ -22,8 +21,12 @@ app = typer.Typer(
     help="Reminder Service: REST API, Postgres as the queue, events in Redis.",
     no_args_is_help=True,
     add_completion=False,
+    # Markdown joins a docstring's lines into paragraphs, so help wraps to the terminal's width
+    # rather than breaking where the source lines end.
+    rich_markup_mode="markdown",
 )
 app.add_typer(keys.app, name="keys")
+app.command("migrate")(migrate.migrate)
 app.command("prune")(prune.prune_command)
 app.command("rotate-payload-keys")(rotate.rotate_payload_keys)
 app.command("status")(status.status)
@@ -32,7 +35,7 @@ app.command("tail")(tail.tail)
 
 @app.command()
 def up() -> None:
-    """Start everything (what `make run` runs): servers, migrations, the API and the pollers.
+    """Start everything (what "make run" runs): servers, migrations, the API and the pollers.
 
     Embedded PostgreSQL and Redis are started under REMINDERS_DATA_DIR unless
     REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL are set. Runs until Ctrl-C or SIGTERM.
@@ -45,22 +48,17 @@ def up() -> None:
 
 
 @app.command()
-def migrate(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
-) -> None:
-    """Apply the alembic migrations to REMINDERS_DATABASE_URL."""
-    upgrade(database_url(load_settings()), revision)
-    typer.echo(f"database at {revision}", err=True)
-
-
-@app.command()
 def services(
-    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port (default: any free).")] = None,
-    redis_port: Annotated[int | None, typer.Option(help="Redis port (default: any free).")] = None,
+    pg_port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="PostgreSQL port (default: any free).")
+    ] = None,
+    redis_port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Redis port (default: any free).")
+    ] = None,
 ) -> None:
     """Start only embedded PostgreSQL and Redis (data under REMINDERS_DATA_DIR) until Ctrl-C.
 
-    Prints `export REMINDERS_DATABASE_URL=...` and `export REMINDERS_REDIS_URL=...` on stdout.
+    Prints "export REMINDERS_DATABASE_URL=..." and "export REMINDERS_REDIS_URL=..." on stdout.
     """
     try:
         run_services(Settings(), pg_port, redis_port, lambda line: typer.echo(line))
@@ -88,7 +86,7 @@ def api() -> None:
 
 @app.command()
 def poller() -> None:
-    """Run one poller in the foreground (as `up` runs each of its pollers) until Ctrl-C or SIGTERM.
+    """Run one poller in the foreground (as "reminders up" runs each of its pollers) until Ctrl-C or SIGTERM.
 
     Needs REMINDERS_DATABASE_URL, REMINDERS_REDIS_URL and REMINDERS_PAYLOAD_KEYS.
     """

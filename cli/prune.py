@@ -15,30 +15,29 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.common import database_url, fail, load_settings
+from cli.common import database_url, fail, load_settings, migrated
 from core.db import create_pool
 from core.retention import DEFAULT_BATCH_SIZE, Pruned, prune
 from core.settings import Settings
 
 
-async def _run(
-    settings: Settings, deliveries_days: int, audit_days: int, batch_size: int
-) -> Pruned | None:
+async def _run(settings: Settings, deliveries_days: int, audit_days: int, batch_size: int) -> Pruned | None:
     pool = await create_pool(settings, application_name="reminders-prune")
     try:
         # On stderr with the other messages for humans, so stdout holds only the result.
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
-        ) as progress:  # fmt: skip
-            task = progress.add_task("deliveries", total=None)
-            return await prune(
-                pool,
-                delivery_retention_days=deliveries_days,
-                audit_retention_days=audit_days,
-                batch_size=batch_size,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+        async with migrated(pool):
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            ) as progress:  # fmt: skip
+                task = progress.add_task("deliveries", total=None)
+                return await prune(
+                    pool,
+                    delivery_retention_days=deliveries_days,
+                    audit_retention_days=audit_days,
+                    batch_size=batch_size,
+                    on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
     finally:
         await pool.close()
 
@@ -57,8 +56,8 @@ def prune_command(
         typer.Option(
             "--deliveries-days",
             min=0,
-            help="Delete finished deliveries older than this many days; 0 keeps them "
-            "(default: REMINDERS_DELIVERY_RETENTION_DAYS, 30).",
+            metavar="DAYS",
+            help="Delete finished deliveries older than DAYS; 0 keeps them (default: see above).",
             show_default=False,
         ),
     ] = None,
@@ -67,13 +66,16 @@ def prune_command(
         typer.Option(
             "--audit-days",
             min=0,
-            help="Delete audit entries older than this many days; 0 keeps the whole log "
-            "(default: REMINDERS_AUDIT_RETENTION_DAYS, 0).",
+            metavar="DAYS",
+            help="Delete audit entries older than DAYS; 0 keeps the whole log (default: see above).",
             show_default=False,
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=100_000, help="Rows deleted per statement (keys, audit entries).")
+        int,
+        typer.Option(
+            min=1, max=100_000, metavar="ROWS", help="Rows deleted per statement (keys, audit entries)."
+        ),
     ] = DEFAULT_BATCH_SIZE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON object.")] = False,
 ) -> None:
@@ -82,6 +84,9 @@ def prune_command(
     Finished deliveries are acked ones, sent ones with no ack due and dead-lettered ones; an ack of
     a deleted one gets 404. Reminders are never deleted. Exits 75, doing nothing, while another
     prune (a poller's, see REMINDERS_PRUNE_INTERVAL_HOURS) runs. Needs REMINDERS_DATABASE_URL.
+
+    DAYS default to the settings REMINDERS_DELIVERY_RETENTION_DAYS (30) and
+    REMINDERS_AUDIT_RETENTION_DAYS (0: all).
     """
     settings = load_settings()
     database_url(settings)

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cli.common import database_url, fail, load_settings, migrated, payload_cipher
 from core.crypto import PayloadCipher
 from core.db import Pool, create_pool
 from core.exceptions import PayloadCryptoError
@@ -83,44 +85,43 @@ async def rotate_payloads(
 async def _run(settings: Settings, cipher: PayloadCipher, batch_size: int) -> Rotation:
     pool = await create_pool(settings, application_name="reminders-rotate-payload-keys")
     try:
-        total = await payloads_to_rotate(pool, cipher)
-        if total == 0:
-            return Rotation(0, 0)
-        # On stderr with the other messages for humans, so stdout holds only the result line.
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True),
-        ) as progress:  # fmt: skip
-            task = progress.add_task(f"re-encrypting under key {cipher.key_id}", total=total)
-            return await rotate_payloads(
-                pool, cipher, batch_size=batch_size, on_batch=lambda rows: progress.advance(task, rows)
-            )
+        async with migrated(pool):
+            total = await payloads_to_rotate(pool, cipher)
+            if total == 0:
+                return Rotation(0, 0)
+            # On stderr with the other messages for humans, so stdout holds only the result line.
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True),
+            ) as progress:  # fmt: skip
+                task = progress.add_task(f"re-encrypting under key {cipher.key_id}", total=total)
+                return await rotate_payloads(
+                    pool, cipher, batch_size=batch_size, on_batch=lambda rows: progress.advance(task, rows)
+                )
     finally:
         await pool.close()
 
 
 def rotate_payload_keys(
     batch_size: Annotated[
-        int, typer.Option(min=1, max=100_000, help="Rows re-encrypted per transaction.")
+        int, typer.Option(min=1, max=100_000, metavar="ROWS", help="Rows re-encrypted per transaction.")
     ] = DEFAULT_BATCH_SIZE,
 ) -> None:
     """Re-encrypt every stored payload under the first key of REMINDERS_PAYLOAD_KEYS.
 
     Rows on an older key (or plaintext rows from before encryption) are re-encrypted in batches,
-    each its own short transaction; safe to interrupt and run again. Needs REMINDERS_DATABASE_URL.
+    each its own short transaction; safe to interrupt and run again. Needs REMINDERS_DATABASE_URL
+    and REMINDERS_PAYLOAD_KEYS, or a running "reminders up" (its key file, .data/payload_key).
     """
-    settings = Settings()
-    try:
-        settings.require_database_url()
-        cipher = PayloadCipher.from_settings(settings)
-    except (RuntimeError, PayloadCryptoError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+    settings = load_settings()
+    database_url(settings)
+    cipher = payload_cipher(settings)
     try:
         result = asyncio.run(_run(settings, cipher, batch_size))
     except PayloadCryptoError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(error)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        fail(f"cannot re-encrypt the payloads: {error!r}")
     except KeyboardInterrupt:
         typer.echo("interrupted: the batches done so far are kept; run again to continue", err=True)
         raise typer.Exit(130) from None

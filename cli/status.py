@@ -18,7 +18,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from cli.common import database_url, fail, load_settings, reader_gone, redis_url
+from cli.common import database_url, fail, load_settings, migrated, reader_gone, redis_url
 from core.events import format_time
 from core.queries import queries
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
@@ -172,38 +172,43 @@ def render(status: Status) -> Group:
 async def _run(db_url: str, rd_url: str, as_json: bool, watch: float | None) -> None:
     conn = await asyncpg.connect(db_url, server_settings={"application_name": "reminders-status"})
     client = redis.from_url(rd_url, socket_timeout=5, socket_connect_timeout=5)
-    console = Console()
     try:
-        if watch is None:
+        async with migrated(conn):
+            await _show(conn, client, as_json, watch)
+    finally:
+        await client.aclose()
+        await conn.close()
+
+
+async def _show(conn: asyncpg.Connection, client: redis.Redis, as_json: bool, watch: float | None) -> None:
+    console = Console()
+    if watch is None:
+        status = await collect(conn, client)
+        if as_json:
+            typer.echo(orjson.dumps(status.to_json()).decode())
+        else:
+            console.print(render(status))
+        return
+    if as_json or not console.is_terminal:
+        # Not a screen to redraw: one snapshot after another (JSON lines with --json).
+        while True:
             status = await collect(conn, client)
             if as_json:
                 typer.echo(orjson.dumps(status.to_json()).decode())
             else:
                 console.print(render(status))
-            return
-        if as_json or not console.is_terminal:
-            # Not a screen to redraw: one snapshot after another (JSON lines with --json).
-            while True:
-                status = await collect(conn, client)
-                if as_json:
-                    typer.echo(orjson.dumps(status.to_json()).decode())
-                else:
-                    console.print(render(status))
-                await asyncio.sleep(watch)
-        with Live(render(await collect(conn, client)), console=console, auto_refresh=False) as live:
-            while True:
-                await asyncio.sleep(watch)
-                live.update(render(await collect(conn, client)), refresh=True)
-    finally:
-        await client.aclose()
-        await conn.close()
+            await asyncio.sleep(watch)
+    with Live(render(await collect(conn, client)), console=console, auto_refresh=False) as live:
+        while True:
+            await asyncio.sleep(watch)
+            live.update(render(await collect(conn, client)), refresh=True)
 
 
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     watch: Annotated[
         float | None,
-        typer.Option(min=0.2, metavar="SECONDS", help="Refresh every SECONDS until Ctrl-C."),
+        typer.Option(min=0.2, metavar="SECONDS", help="Refresh every SECONDS (at least 0.2) until Ctrl-C."),
     ] = None,
 ) -> None:
     """Show reminders by status, the due backlog, queue lengths, live pollers and fire lag p99.

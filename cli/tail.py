@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import typer
 
-from cli.common import database_url, fail, load_settings, reader_gone
+from cli.common import database_url, fail, load_settings, migrated, payload_cipher, reader_gone
 from core.crypto import PayloadCipher
 from core.events import Occurrence, encode_event, format_time
 from core.exceptions import PayloadCryptoError
@@ -158,29 +158,45 @@ async def _run(
             typer.echo(f"following events pushed since {format_time(start)} (Ctrl-C stops)", err=True)
 
     try:
-        return await follow(
-            conn, emit, since=since, interval=interval, cipher=cipher, limit=limit, once=once,
-            on_caught_up=caught_up,
-        )  # fmt: skip
+        async with migrated(conn):
+            return await follow(
+                conn, emit, since=since, interval=interval, cipher=cipher, limit=limit, once=once,
+                on_caught_up=caught_up,
+            )  # fmt: skip
     finally:
         await conn.close()
 
 
 def tail(
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print each event as the JSON pushed to Redis, one a line.")
+        bool,
+        typer.Option("--json", help="Print each event as the JSON pushed to Redis, one a line."),
     ] = False,
     since: Annotated[
-        str, typer.Option(metavar="DURATION", help="Start this far back, e.g. 30s, 5m, 2h (default: now).")
+        str,
+        typer.Option(
+            metavar="DURATION",
+            show_default=False,
+            help="Start this far back, e.g. 30s, 5m, 2h (default: now).",
+        ),
     ] = "0",
     payload: Annotated[
-        bool, typer.Option("--payload", help="Decrypt and show payloads (needs REMINDERS_PAYLOAD_KEYS).")
+        bool,
+        typer.Option(
+            "--payload",
+            help="Decrypt and show payloads (REMINDERS_PAYLOAD_KEYS, or the key of a running up).",
+        ),
     ] = False,
-    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Stop after this many events.")
+    ] = None,
     once: Annotated[
-        bool, typer.Option("--once", help="Print the events already pushed (see --since) and stop.")
+        bool,
+        typer.Option("--once", help="Print the events already pushed (see --since) and stop."),
     ] = False,
-    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reads of the outbox.")] = 0.5,
+    interval: Annotated[
+        float, typer.Option(min=0.05, metavar="SECONDS", help="Seconds between reads of the outbox.")
+    ] = 0.5,
 ) -> None:
     """Follow the events pushed to queue:to_assistant, without taking them off the queue.
 
@@ -190,12 +206,8 @@ def tail(
     start_back = parse_duration(since)
     settings = load_settings()
     db_url = database_url(settings)
-    cipher = None
-    if payload:
-        try:
-            cipher = PayloadCipher.from_settings(settings)
-        except PayloadCryptoError as error:
-            fail(error)
+    # The keys of REMINDERS_PAYLOAD_KEYS, or of the `reminders up` running here.
+    cipher = payload_cipher(settings) if payload else None
     try:
         asyncio.run(_run(db_url, as_json, start_back, interval, cipher, limit, once))
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,8 +23,10 @@ import asyncpg
 import httpx
 import typer
 
-from cli.common import RUNNING_FILE
+from cli.running import RUNNING_FILE, RunningStack
 from cli.services import (
+    KEY_FILE,
+    PAYLOAD_KEY_FILE,
     Services,
     Signals,
     StartupError,
@@ -234,8 +236,23 @@ def wait_for_database(settings: Settings, url: str) -> None:
     asyncio.run(until_connected(probe, url, connect_backoff(settings), component="up", report=report))
 
 
-def banner(settings: Settings, services: Services, key: str, api_url: str) -> str:
-    """What to tell the user once everything answers."""
+def taken_metrics_ports(settings: Settings) -> list[str]:
+    """A warning for each poller whose metrics port something else holds: it will run without one."""
+    if not settings.metrics_port:
+        return []
+    ports = [(number, settings.metrics_port + number - 1) for number in range(1, settings.pollers + 1)]
+    return [
+        f"port {port} on {settings.metrics_host} is taken: poller-{number} fires, but without "
+        "/metrics, /healthz and /readyz (set REMINDERS_METRICS_PORT to a free base port, 0 for none)"
+        for number, port in ports
+        if not port_is_free(port, settings.metrics_host)
+    ]
+
+
+def banner(
+    settings: Settings, services: Services, key: str, api_url: str, warnings: Sequence[str] = ()
+) -> str:
+    """What to tell the user once everything answers, with what does not work as it should."""
     data_dir = settings.data_dir.resolve()
     where_pg = f"  (embedded, data in {data_dir / 'postgres'})" if services.embedded_postgres else ""
     where_redis = f"  (embedded, data in {data_dir / 'redis'})" if services.embedded_redis else ""
@@ -263,13 +280,14 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
     return "\n".join(
         [
             "",
-            "Reminder Service is ready",
+            "Reminder Service is ready" + (", but:" if warnings else ""),
+            *(f"  warning: {warning}" for warning in warnings),
             f"  API        {api_url}",
             f"  Docs       {api_url}/docs",
             f"  Database   {services.database_url}{where_pg}",
             f"  Redis      {services.redis_url}{where_redis}",
             f"  Admin key  {key}",
-            f"  Pollers    {settings.pollers}",
+            f"  Pollers    {settings.pollers}{_metrics_ports(settings)}",
             f"  Restarts   the API or a poller that exits is restarted after {RESTART_DELAY:g}s "
             f"(doubling to {RESTART_MAX_DELAY:g}s while it keeps failing)",
             "",
@@ -283,6 +301,14 @@ def banner(settings: Settings, services: Services, key: str, api_url: str) -> st
             "",
         ]
     )
+
+
+def _metrics_ports(settings: Settings) -> str:
+    if not settings.metrics_port or not settings.pollers:
+        return ""
+    last = settings.metrics_port + settings.pollers - 1
+    ports = str(settings.metrics_port) if last == settings.metrics_port else f"{settings.metrics_port}-{last}"
+    return f"  (metrics on {settings.metrics_host}:{ports})"
 
 
 def _watch(children: Children, services: Services) -> int:
@@ -304,7 +330,7 @@ def _watch(children: Children, services: Services) -> int:
 
 def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: str) -> int:
     services = start_services(settings, stack)
-    _announce(settings, services, stack)
+    _announce(settings, services, stack, api_url)
     wait_for_database(settings, services.database_url)
     say("running migrations")
     upgrade(services.database_url)
@@ -316,17 +342,28 @@ def _start_and_watch(settings: Settings, stack: contextlib.ExitStack, api_url: s
     children.start("api", api_command(settings), env)
     # Pollers fire without the API, but their first REST sync tick would only log retries.
     wait_for_api(api_url, children)
+    # Checked before the pollers bind their own ports; one that finds its port taken keeps firing.
+    warnings = taken_metrics_ports(settings)
     for number in range(1, settings.pollers + 1):
         poller_argv = [sys.executable, "-m", "poller"]
         children.start(f"poller-{number}", poller_argv, poller_env(settings, env, number - 1))
-    typer.echo(banner(settings, services, key, api_url))
+    typer.echo(banner(settings, services, key, api_url, warnings))
     return _watch(children, services)
 
 
-def _announce(settings: Settings, services: Services, stack: contextlib.ExitStack) -> None:
-    """Leave where the servers are in the data dir while we run, for `reminders status`, `tail`, `keys`."""
-    path = settings.data_dir.resolve() / RUNNING_FILE
-    path.write_text(json.dumps({"database_url": services.database_url, "redis_url": services.redis_url}))
+def _announce(settings: Settings, services: Services, stack: contextlib.ExitStack, api_url: str) -> None:
+    """Leave where everything is in the data dir while we run, for the other commands and the examples."""
+    data_dir = settings.data_dir.resolve()
+    running = RunningStack(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        api_url=settings.api_url or api_url,
+        # Only the files' paths, and only of keys made here: keys given in our environment stay there.
+        api_key_file=data_dir / KEY_FILE if settings.bootstrap_api_key is None else None,
+        payload_key_file=data_dir / PAYLOAD_KEY_FILE if settings.payload_keys is None else None,
+    )
+    path = data_dir / RUNNING_FILE
+    path.write_text(running.to_json())
     stack.callback(path.unlink, missing_ok=True)
 
 

@@ -1,10 +1,12 @@
 """Use case 3, daily check-ins: every day at 10:00 in the user's time zone, start a dialogue.
 
-Start `reminders up` (or `make run`), paste the `export KEY=... API=... REDIS_URL=...` line it prints
-into another shell, then:
-    export REMINDERS_API_URL="$API" REMINDERS_API_KEY="$KEY" REMINDERS_REDIS_URL="$REDIS_URL"
+Start `make run` (`reminders up`), then in another shell:
     .venv/bin/python examples/daily_check_in.py --timezone Europe/Berlin   # cron 0 10 * * *, kept on exit
     .venv/bin/python examples/daily_check_in.py --every-seconds 2 --check-ins 3   # demo; cancelled after
+
+It finds the API, its key and Redis by itself while `make run` runs in this directory; otherwise
+export REMINDERS_API_URL, REMINDERS_API_KEY and REMINDERS_REDIS_URL (the banner prints them) or pass
+--api-url, --api-key and --redis-url. Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as redis
 import structlog
 
+from cli.running import NoConnection, assistant_connection
 from client import AsyncRemindersClient, HandlerResult, Recurring
 
 
@@ -77,8 +79,16 @@ if __name__ == "__main__":
     parser.add_argument("--user-id", type=int, default=123)
     parser.add_argument("--assistant-id", default="6f1c1b54-3a63-4b44-9d0c-6c0a8e2c6a11")
     parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
-    env = os.environ.get
-    parser.add_argument("--api-url", default=env("REMINDERS_API_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--api-key", default=env("REMINDERS_API_KEY"))
-    parser.add_argument("--redis-url", default=env("REMINDERS_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    raise SystemExit(asyncio.run(main(parser.parse_args())))
+    parser.add_argument("--api-url", help="default: REMINDERS_API_URL, or the running `make run`'s")
+    parser.add_argument("--api-key", help="default: REMINDERS_API_KEY, or the running `make run`'s")
+    parser.add_argument("--redis-url", help="default: REMINDERS_REDIS_URL, or the running `make run`'s")
+    args = parser.parse_args()
+    try:
+        found = assistant_connection(args.api_url, args.api_key, args.redis_url)
+    except NoConnection as error:
+        parser.exit(2, f"error: {error}\n")
+    args.api_url, args.api_key, args.redis_url = found.api_url, found.api_key, found.redis_url
+    try:
+        raise SystemExit(asyncio.run(main(args)))
+    except KeyboardInterrupt:
+        parser.exit(130, "interrupted\n")

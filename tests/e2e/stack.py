@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -123,8 +123,13 @@ async def running_stack(
 
 
 @asynccontextmanager
-async def running_up(database_url: str, redis_url: str, data_dir: Path) -> AsyncIterator[Stack]:
-    """`reminders up` itself (what `make run` runs), on these services, with one poller; Ctrl-C after."""
+async def running_up(
+    database_url: str, redis_url: str, data_dir: Path, without: Sequence[str] = (), **extra: str
+) -> AsyncIterator[Stack]:
+    """`reminders up` itself (what `make run` runs), on these services, with one poller; Ctrl-C after.
+
+    ``without`` names variables `up` is not given (it then makes its own keys), ``extra`` adds some.
+    """
     port = free_port()
     env = service_env(
         database_url,
@@ -132,7 +137,10 @@ async def running_up(database_url: str, redis_url: str, data_dir: Path) -> Async
         REMINDERS_API_PORT=str(port),
         REMINDERS_DATA_DIR=str(data_dir),
         REMINDERS_POLLERS="1",
+        **extra,
     )
+    for name in without:
+        del env[name]
     log = data_dir / "up.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
