@@ -99,6 +99,14 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [_safe_error(error) for error in jsonable_encoder(exc.errors())]
 
 
+# What a query meets on a database older than the release (or not migrated at all).
+NOT_MIGRATED = (
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.UndefinedFunctionError,
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map NotFound→404, Forbidden→403, Conflict or a stored schedule that cannot be computed→409,
     backing services down or RetryLater→503."""
@@ -118,6 +126,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the database is unavailable right now; retry shortly",
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    async def not_migrated(request: Request, exc: Exception) -> JSONResponse:
+        # A database that answers without this release's tables or columns: an operator's step is
+        # missing (/readyz names it too), not a bug of the request; retryable once it is done.
+        _count_error(request, "database")
+        log.error("error", kind="not_migrated", path=request.url.path, error=type(exc).__name__)
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the database is not migrated to this release: run `reminders migrate`",
             {"Retry-After": RETRY_AFTER_SECONDS},
         )
 
@@ -166,4 +185,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RetryLater, retry_later)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, unavailable)
+    for missing in NOT_MIGRATED:
+        app.add_exception_handler(missing, not_migrated)
     app.add_exception_handler(Exception, unexpected)

@@ -237,3 +237,24 @@ async def test_poller_readyz_names_the_database_it_waits_for(
         assert response.json()["checks"] == {"database": NOT_CONNECTED}
     finally:
         await server.stop()
+
+
+async def test_api_on_a_database_never_migrated_answers_503_saying_so(
+    settings: Settings, service_urls: ServiceUrls
+) -> None:
+    name = f"bare_{uuid.uuid4().hex[:12]}"
+    await _execute(service_urls.database_url, f'CREATE DATABASE "{name}"')
+    bare = {"database_url": with_database(service_urls.database_url, name)}
+    try:
+        async with running_api(settings.model_copy(update=bare)) as client:
+            assert "migrations" in (await client.get("/readyz")).json()["checks"]
+            headers = {"X-API-Key": TEST_API_KEY}
+            for response in (
+                await client.get("/reminders/scheduled", headers=headers),
+                await client.get(f"/reminders/{uuid.uuid4()}", headers=headers),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"] == "5"
+                assert "reminders migrate" in response.json()["detail"]
+    finally:
+        await _execute(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
