@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 
 from core.crypto import PayloadCipher
-from core.db import Pool
+from core.db import Connection, Pool
 from core.events import Occurrence, format_time
 from core.queries import queries
 from poller.claim import POLLER_ACTOR, occurrence_from_row
@@ -29,9 +29,12 @@ def _occurrences(rows: list[asyncpg.Record], cipher: PayloadCipher) -> list[Occu
     ]
 
 
-async def stale_pending(pool: Pool, cipher: PayloadCipher, older_than: float, limit: int) -> list[Occurrence]:
-    """Pending deliveries unconfirmed for ``older_than`` seconds, rebuilt as occurrences."""
-    rows = await pool.fetch(queries["stale_pending_deliveries"], older_than, limit)
+async def stale_pending(
+    conn: Connection, cipher: PayloadCipher, older_than: float, limit: int
+) -> list[Occurrence]:
+    """Pending deliveries unconfirmed for ``older_than`` seconds, rebuilt as occurrences and locked
+    in ``conn``'s transaction: push them and mark them sent in it, so no stop slips in between."""
+    rows = await conn.fetch(queries["stale_pending_deliveries"], older_than, limit)
     return _occurrences(rows, cipher)
 
 
@@ -49,28 +52,28 @@ class Redeliveries:
 
 
 async def claim_redeliveries(
-    pool: Pool, cipher: PayloadCipher, limit: int, max_attempts: int
+    conn: Connection, cipher: PayloadCipher, limit: int, max_attempts: int
 ) -> Redeliveries:
-    """Move up to ``limit`` overdue sent deliveries to their next attempt (or to dead), audited."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(queries["claim_redeliveries"], limit, max_attempts)
-        if rows:
-            await conn.execute(
-                queries["insert_audits"],
-                POLLER_ACTOR,
-                ["dead_letter" if r["state"] == "dead" else "redeliver" for r in rows],
-                [r["reminder_id"] for r in rows],
-                [
-                    orjson.dumps(
-                        {
-                            "event_id": str(r["event_id"]),
-                            "attempt": r["attempt"],
-                            "scheduled_for": format_time(r["scheduled_for"]),
-                        }
-                    ).decode()
-                    for r in rows
-                ],
-            )
+    """Move up to ``limit`` overdue sent deliveries to their next attempt (or to dead), audited, in
+    ``conn``'s transaction; the retries stay locked there for their push and mark_sent."""
+    rows = await conn.fetch(queries["claim_redeliveries"], limit, max_attempts)
+    if rows:
+        await conn.execute(
+            queries["insert_audits"],
+            POLLER_ACTOR,
+            ["dead_letter" if r["state"] == "dead" else "redeliver" for r in rows],
+            [r["reminder_id"] for r in rows],
+            [
+                orjson.dumps(
+                    {
+                        "event_id": str(r["event_id"]),
+                        "attempt": r["attempt"],
+                        "scheduled_for": format_time(r["scheduled_for"]),
+                    }
+                ).decode()
+                for r in rows
+            ],
+        )
     return Redeliveries(
         retry=_occurrences([r for r in rows if r["state"] == "pending"], cipher),
         dead=_occurrences([r for r in rows if r["state"] == "dead"], cipher),

@@ -20,7 +20,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.crypto import PayloadCipher
-from core.db import DATABASE_ERRORS, Pool
+from core.db import DATABASE_ERRORS, Connection, Pool
 from core.events import Occurrence
 from core.exceptions import PayloadCryptoError
 from core.logging import renders_json
@@ -224,18 +224,24 @@ class Poller:
             return None
         return self.clock() + self._db_offset
 
-    async def _deliver(self, occurrences: list[Occurrence]) -> None:
+    async def _push_and_mark(self, conn: Connection, occurrences: list[Occurrence]) -> set[UUID] | None:
+        """Push deliveries ``conn``'s transaction holds locked and mark them sent in it: a cancel or
+        snooze stops them on the same rows, so it waits for this push or none happens after it.
+        The ids marked, or None when Redis did not confirm (they stay pending, for the sweep)."""
         if not await self._push(occurrences, EVENT_QUEUE):
-            return
-        pushed_at = self.clock() + self._db_offset
-        marked = await self.pool.fetch(
+            return None
+        marked = await conn.fetch(
             queries["mark_sent"],
             [o.event_id for o in occurrences],
             [o.ack_required for o in occurrences],
             self.settings.ack_timeout,
         )
+        return {r["event_id"] for r in marked}
+
+    def _sent(self, occurrences: list[Occurrence], marked: set[UUID]) -> None:
+        """Count and log a committed push of deliveries (redeliveries, strays)."""
         self.fired += len(occurrences)
-        self._count_sent(occurrences, {r["event_id"] for r in marked}, pushed_at)
+        self._count_sent(occurrences, marked, self.clock() + self._db_offset)
         self.fire_log.write(occurrences)
 
     def _count_sent(
@@ -281,9 +287,14 @@ class Poller:
         """Push again the events whose ack is overdue; dead-letter those out of attempts."""
         batch_size = self.settings.batch_size
         while not self._stopping and not self._redis_backing_off():
-            due = await claim_redeliveries(self.pool, self.cipher, batch_size, self.settings.max_attempts)
-            if due.retry:
-                await self._deliver(due.retry)
+            marked: set[UUID] | None = None
+            async with self.pool.acquire() as conn, conn.transaction():
+                due = await claim_redeliveries(conn, self.cipher, batch_size, self.settings.max_attempts)
+                if due.retry:
+                    # Unconfirmed ones commit pending (attempt counted, audited) for the sweep.
+                    marked = await self._push_and_mark(conn, due.retry)
+            if marked is not None:
+                self._sent(due.retry, marked)
             if due.dead:
                 await self._dead_letter(due.dead)
             if len(due.retry) + len(due.dead) < batch_size:
@@ -293,10 +304,14 @@ class Poller:
         """Re-push what was recorded but never confirmed by Redis (a crash, an outage)."""
         batch_size, after = self.settings.batch_size, self.settings.sweep_after
         while not self._stopping and not self._redis_backing_off():
-            strays = await stale_pending(self.pool, self.cipher, after, batch_size)
-            if strays:
-                log.warning("retry_pending", events=len(strays))
-                await self._deliver(strays)
+            marked: set[UUID] | None = None
+            async with self.pool.acquire() as conn, conn.transaction():
+                strays = await stale_pending(conn, self.cipher, after, batch_size)
+                if strays:
+                    log.warning("retry_pending", events=len(strays))
+                    marked = await self._push_and_mark(conn, strays)
+            if marked is not None:
+                self._sent(strays, marked)
             if len(strays) < batch_size:
                 break
         if not self._stopping and not self._redis_backing_off():
