@@ -34,13 +34,14 @@ RETURNING d.event_id;
 -- push them again. Locked, SKIP LOCKED, for the caller's push and mark_sent in the same
 -- transaction: a cancel or snooze stops pending deliveries (stop_redelivery) on the same rows, so
 -- it either waits for that push or wins and nothing is pushed after it.
+-- A quarantined reminder's are left for a repair (sql/quarantine.sql).
 SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered_at,
        r.id AS reminder_id, r.assistant_id, r.user_id, r.type, r.payload,
        r.payload_ciphertext, r.created_at, r.ack_required
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
 WHERE d.state = 'pending' AND d.updated_at <= now() - make_interval(secs => $1)
-  AND r.status <> 'cancelled'
+  AND r.status NOT IN ('cancelled', 'quarantined')
 ORDER BY d.created_at
 LIMIT $2
 FOR UPDATE OF d SKIP LOCKED;
@@ -50,11 +51,13 @@ FOR UPDATE OF d SKIP LOCKED;
 -- attempt + 1, or, once it has had $2 attempts, becomes dead. Returns what is needed to push them.
 -- The caller pushes the pending ones and runs mark_sent in this same transaction, holding the
 -- rows: a cancel or snooze (stop_redelivery) waits for that push or, if it came first, left
--- nothing due. A cancelled reminder's rows are never taken (one re-armed by an older release).
+-- nothing due. A cancelled reminder's rows are never taken (one re-armed by an older release),
+-- nor a quarantined one's (its payload may not decrypt: sql/quarantine.sql).
 WITH due AS (
     SELECT d.event_id FROM deliveries AS d
     JOIN reminders AS r ON r.id = d.reminder_id
-    WHERE d.state = 'sent' AND d.next_attempt_at <= now() AND r.status <> 'cancelled'
+    WHERE d.state = 'sent' AND d.next_attempt_at <= now()
+      AND r.status NOT IN ('cancelled', 'quarantined')
     ORDER BY d.next_attempt_at
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED
@@ -81,7 +84,7 @@ SELECT d.event_id, d.attempt, d.scheduled_for, d.late, d.created_at AS triggered
        r.payload_ciphertext, r.created_at, r.ack_required
 FROM deliveries d
 JOIN reminders r ON r.id = d.reminder_id
-WHERE d.state = 'dead' AND d.dead_lettered_at IS NULL
+WHERE d.state = 'dead' AND d.dead_lettered_at IS NULL AND r.status <> 'quarantined'
   AND d.updated_at <= now() - make_interval(secs => $1)
 ORDER BY d.updated_at
 LIMIT $2;
