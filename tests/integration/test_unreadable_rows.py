@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import redis.asyncio as redis
 
+from cli.status import collect
 from core.db import Pool
 from core.metrics import Metrics
 from core.queries import queries
@@ -95,8 +96,13 @@ async def test_a_time_past_9999_does_not_stop_the_wakeup_or_the_stats(
     metrics = Metrics()
     await Poller(settings, pool, redis_client, metrics=metrics).poll()
     assert metrics.errors.labels("poller", "unexpected")._value.get() == 0
-    # Never due (as a +infinity one): it stays as it is, counted by `reminders status` as scheduled.
+    # Never due (as a +infinity one): it stays as it is, and `reminders status` shows it apart.
     assert await pool.fetchval("SELECT status FROM reminders WHERE id = $1", far) == "pending"
+    infinite = await insert_reminder(pool, next_run_at=datetime.now(UTC) + timedelta(days=1))
+    await pool.execute("UPDATE reminders SET next_run_at = 'infinity' WHERE id = $1", infinite)
+    async with pool.acquire() as conn:
+        status = await collect(conn, redis_client)  # type: ignore[arg-type]
+    assert status.never_due == 2 and status.to_json()["never_due"] == 2
 
 
 async def test_unreadable_reminders_do_not_stop_redeliveries_or_the_sweep_of_the_others(
