@@ -205,6 +205,8 @@ async def test_cancel_or_snooze_during_a_redelivery_push_pushes_nothing_after_it
     actions = [asyncio.create_task(act(r, "cancel")) for r in cancelled]
     actions += [asyncio.create_task(act(r, "snooze")) for r in snoozed]
     await asyncio.sleep(0.3)  # the actions reach their transactions while the push is held
+    # They wait for the push in flight: it holds the deliveries they stop.
+    assert not any(action.done() for action in actions)
     gated.gate.set()
     await polling
     answered = await asyncio.gather(*actions)
