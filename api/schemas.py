@@ -471,7 +471,7 @@ class DeliveryEntry(BaseModel):
     event_id: UUID
     scheduled_for: datetime
     attempt: int
-    state: Literal["pending", "sent", "acked", "dead"]
+    state: Literal["pending", "sent", "acked", "dead", "stopped"]
     late: bool
     created_at: datetime
     sent_at: datetime | None

@@ -81,8 +81,8 @@ def prune_command(
 ) -> None:
     """Delete expired idempotency keys, old finished deliveries and (if asked) old audit entries.
 
-    Finished deliveries are acked ones, sent ones with no ack due and dead-lettered ones; an ack of
-    a deleted one gets 404. Reminders are never deleted. Exits 75, doing nothing, while another
+    Finished deliveries are acked, sent with no ack due, stopped, or dead-lettered; an ack of a
+    deleted one gets 404. Reminders are never deleted. Exits 75, doing nothing, while another
     prune (a poller's, see REMINDERS_PRUNE_INTERVAL_HOURS) runs. Needs REMINDERS_DATABASE_URL.
 
     DAYS default to the settings REMINDERS_DELIVERY_RETENTION_DAYS (30) and

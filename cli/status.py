@@ -48,6 +48,7 @@ class Status:
     reminders: dict[str, dict[str, int]]  # status -> type -> count, zeros included
     due_backlog: int
     oldest_due_age_seconds: float | None
+    never_due: int  # scheduled, with a next_run_at of +infinity or from year 10000: never claimed
     queue_length: int
     dead_letter_length: int
     pollers: list[PollerSeen]
@@ -66,6 +67,7 @@ class Status:
             },
             "due_backlog": self.due_backlog,
             "oldest_due_age_seconds": _rounded(self.oldest_due_age_seconds),
+            "never_due": self.never_due,
             "queue": {"name": EVENT_QUEUE, "length": self.queue_length},
             "dead_letter": {"name": DEAD_LETTER_QUEUE, "length": self.dead_letter_length},
             "pollers": {
@@ -111,6 +113,7 @@ async def collect(conn: asyncpg.Connection, client: redis.Redis) -> Status:
         reminders=reminders,
         due_backlog=backlog["due"],
         oldest_due_age_seconds=backlog["oldest_due_age_seconds"],
+        never_due=backlog["never_due"],
         queue_length=int(queue_length),
         dead_letter_length=int(dead_length),
         pollers=sorted(pollers, key=lambda p: p.poller_id),
@@ -151,6 +154,8 @@ def render(status: Status) -> Group:
     vitals.add_column("value", justify="right")
     vitals.add_row("due now, not claimed", str(status.due_backlog))
     vitals.add_row("oldest due waiting", _duration(status.oldest_due_age_seconds))
+    if status.never_due:
+        vitals.add_row("scheduled, never due (time past 9999)", str(status.never_due))
     vitals.add_row(EVENT_QUEUE, str(status.queue_length))
     vitals.add_row(DEAD_LETTER_QUEUE, str(status.dead_letter_length))
     seen = ", ".join(f"{p.poller_id} ({p.seconds_ago:.0f}s ago)" for p in status.pollers)

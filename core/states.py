@@ -11,4 +11,4 @@ REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled", "q
 MISFIRE_POLICIES = ("skip", "fire_once", "fire_all")
 DST_GAP_POLICIES = ("shift", "skip")
 DST_REPEATED_POLICIES = ("first", "both")
-DELIVERY_STATES = ("pending", "sent", "acked", "dead")
+DELIVERY_STATES = ("pending", "sent", "acked", "dead", "stopped")

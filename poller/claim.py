@@ -16,6 +16,7 @@ from core.events import Occurrence, event_id_for, format_time
 from core.exceptions import PayloadCryptoError
 from core.queries import queries
 from poller.advance import Fire, plan
+from poller.unreadable import fetch_due
 
 POLLER_ACTOR = "poller"
 
@@ -115,9 +116,11 @@ async def claim_batch(
     """
     batch = _Batch()
     async with pool.acquire() as conn, conn.transaction():
-        rows: list[asyncpg.Record] = await conn.fetch(queries["claim_due"], now, batch_size)
+        # A row holding a time Python cannot decode fails the whole fetch: SQL sets it aside first.
+        rows, unreadable = await fetch_due(conn, now, batch_size, POLLER_ACTOR)
+        batch.quarantine_reasons.extend((reminder_id, "decode") for reminder_id in unreadable)
         if not rows:
-            return ClaimResult(0, [])
+            return ClaimResult(len(unreadable), [], quarantined=batch.quarantine_reasons)
         fired_at: datetime = rows[0]["db_now"]
         # Aligned with batch.event_ids: the row and fire behind each occurrence to record.
         sources: list[tuple[asyncpg.Record, Fire, str]] = []

@@ -20,7 +20,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.crypto import PayloadCipher
-from core.db import DATABASE_ERRORS, Pool
+from core.db import DATABASE_ERRORS, Connection, Pool
 from core.events import Occurrence
 from core.exceptions import PayloadCryptoError
 from core.logging import renders_json
@@ -31,11 +31,12 @@ from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.retention import Pruned, prune
 from core.settings import Settings
 from core.stats import refresh_stats
-from poller.claim import Pushed, PushFirst, claim_batch
+from poller.claim import POLLER_ACTOR, Pushed, PushFirst, claim_batch
 from poller.firelog import FireLog
 from poller.push import EventPusher, PushReport
 from poller.sweep import claim_redeliveries, stale_dead, stale_pending
 from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
+from poller.unreadable import DECODE_ERRORS, quarantine_delivering, quarantine_unreadable_delivering
 from poller.wakeup import WakeupListener
 
 log = structlog.get_logger("poller")
@@ -225,18 +226,24 @@ class Poller:
             return None
         return Pushed(self.clock() + self._db_offset, report.earlier)
 
-    async def _deliver(self, occurrences: list[Occurrence]) -> None:
+    async def _push_and_mark(self, conn: Connection, occurrences: list[Occurrence]) -> set[UUID] | None:
+        """Push deliveries ``conn``'s transaction holds locked and mark them sent in it: a cancel or
+        snooze stops them on the same rows, so it waits for this push or none happens after it.
+        The ids marked, or None when Redis did not confirm (they stay pending, for the sweep)."""
         if await self._push(occurrences, EVENT_QUEUE) is None:
-            return
-        pushed_at = self.clock() + self._db_offset
-        marked = await self.pool.fetch(
+            return None
+        marked = await conn.fetch(
             queries["mark_sent"],
             [o.event_id for o in occurrences],
             [o.ack_required for o in occurrences],
             self.settings.ack_timeout,
         )
+        return {r["event_id"] for r in marked}
+
+    def _sent(self, occurrences: list[Occurrence], marked: set[UUID]) -> None:
+        """Count and log a committed push of deliveries (redeliveries, strays)."""
         self.fired += len(occurrences)
-        self._count_sent(occurrences, {r["event_id"] for r in marked}, pushed_at)
+        self._count_sent(occurrences, marked, self.clock() + self._db_offset)
         self.fire_log.write(occurrences)
 
     def _count_sent(
@@ -282,28 +289,75 @@ class Poller:
         """Push again the events whose ack is overdue; dead-letter those out of attempts."""
         batch_size = self.settings.batch_size
         while not self._stopping and not self._redis_backing_off():
-            due = await claim_redeliveries(self.pool, self.cipher, batch_size, self.settings.max_attempts)
-            if due.retry:
-                await self._deliver(due.retry)
+            marked: set[UUID] | None = None
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    due = await claim_redeliveries(conn, self.cipher, batch_size, self.settings.max_attempts)
+                    if due.retry:
+                        # Unconfirmed ones commit pending (attempt counted, audited) for the sweep.
+                        marked = await self._push_and_mark(conn, due.retry)
+            except DECODE_ERRORS as exc:
+                if await self._set_aside_unreadable(exc):
+                    continue
+                raise
+            if marked is not None:
+                self._sent(due.retry, marked)
+            await self._set_aside_undecryptable(due.undecryptable)
             if due.dead:
                 await self._dead_letter(due.dead)
-            if len(due.retry) + len(due.dead) < batch_size:
+            if len(due.retry) + len(due.dead) + len(due.undecryptable) < batch_size:
                 break
 
     async def _sweep(self) -> None:
         """Re-push what was recorded but never confirmed by Redis (a crash, an outage)."""
         batch_size, after = self.settings.batch_size, self.settings.sweep_after
         while not self._stopping and not self._redis_backing_off():
-            strays = await stale_pending(self.pool, self.cipher, after, batch_size)
-            if strays:
-                log.warning("retry_pending", events=len(strays))
-                await self._deliver(strays)
-            if len(strays) < batch_size:
+            marked: set[UUID] | None = None
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    strays = await stale_pending(conn, self.cipher, after, batch_size)
+                    if strays.occurrences:
+                        log.warning("retry_pending", events=len(strays.occurrences))
+                        marked = await self._push_and_mark(conn, strays.occurrences)
+            except DECODE_ERRORS as exc:
+                if await self._set_aside_unreadable(exc):
+                    continue
+                raise
+            if marked is not None:
+                self._sent(strays.occurrences, marked)
+            await self._set_aside_undecryptable(strays.undecryptable)
+            if len(strays.occurrences) + len(strays.undecryptable) < batch_size:
                 break
-        if not self._stopping and not self._redis_backing_off():
-            dead = await stale_dead(self.pool, self.cipher, after, batch_size)
-            if dead:
-                await self._dead_letter(dead)
+        while not self._stopping and not self._redis_backing_off():
+            try:
+                dead = await stale_dead(self.pool, self.cipher, after, batch_size)
+            except DECODE_ERRORS as exc:
+                if await self._set_aside_unreadable(exc):
+                    continue
+                raise
+            await self._set_aside_undecryptable(dead.undecryptable)
+            if dead.occurrences:
+                await self._dead_letter(dead.occurrences)
+            break
+
+    async def _set_aside_unreadable(self, error: BaseException) -> bool:
+        """After a sweep or redelivery fetch failed to decode, quarantine the reminders it could not
+        read (a time Python cannot hold); False if there were none (the error is another)."""
+        ids = await quarantine_unreadable_delivering(self.pool, POLLER_ACTOR, error)
+        self._count_quarantined(ids, "decode")
+        return bool(ids)
+
+    async def _set_aside_undecryptable(self, reminder_ids: list[UUID]) -> None:
+        """Quarantine reminders whose deliveries could not be rebuilt (no key decrypts the payload),
+        so the sweep and the redelivery claim stop taking them; the other deliveries went on."""
+        if reminder_ids:
+            ids = await quarantine_delivering(self.pool, POLLER_ACTOR, reminder_ids, "PayloadDecryptionError")
+            self._count_quarantined(ids, "payload")
+
+    def _count_quarantined(self, reminder_ids: list[UUID], reason: str) -> None:
+        for reminder_id in reminder_ids:
+            self.metrics.quarantined.labels(reason).inc()
+            log.error("quarantine", reminder_id=str(reminder_id), reason=reason)
 
     async def _plan_wakeup(self) -> None:
         """Schedule a one-shot poll at the nearest upcoming fire if it comes before the next tick."""

@@ -67,11 +67,13 @@ FROM unnest($1::uuid[], $2::timestamptz[]) AS k(event_id, triggered_at)
 WHERE d.event_id = k.event_id;
 
 -- name: next_due
--- The soonest upcoming fire and the database clock, to plan a precise wake-up. Infinite times
--- are no fire to wake for (a -infinity row is due now and quarantined by the next claim).
+-- The soonest upcoming fire and the database clock, to plan a precise wake-up. Times Python
+-- cannot hold (infinite, before year 1, from year 10000) are no fire to wake for: a -infinity or
+-- BC row is due now and quarantined by the next claim, and one past 9999 would fail this fetch.
 SELECT min(next_run_at) AS next_run_at, now() AS db_now
 FROM reminders
-WHERE status IN ('pending', 'active') AND isfinite(next_run_at);
+WHERE status IN ('pending', 'active')
+  AND next_run_at >= '0001-01-01 00:00:00+00' AND next_run_at < '10000-01-01 00:00:00+00';
 
 -- name: quarantine_reminders
 -- Set aside claimed reminders ($1) the poller could not plan or encode, at $2: the status is

@@ -19,14 +19,14 @@ SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint;
 
 -- name: prune_deliveries
 -- Finished deliveries created more than $1 days ago, in heap blocks [$2, $3): acked, sent with
--- no ack due (next_attempt_at NULL), or dead and already in the dead-letter list. A TID range
+-- no ack due (next_attempt_at NULL), stopped, or dead and already in the dead-letter list. A TID range
 -- scan: deliveries have no index by age (one would cost every fire an index entry), so a prune
 -- reads the table once, a slice per statement, and never holds many row locks.
 DELETE FROM deliveries
 WHERE ctid >= format('(%s,0)', $2::bigint)::tid
   AND ctid < format('(%s,0)', $3::bigint)::tid
   AND created_at < now() - make_interval(days => $1::int)
-  AND (state = 'acked'
+  AND (state IN ('acked', 'stopped')
        OR (state = 'sent' AND next_attempt_at IS NULL)
        OR (state = 'dead' AND dead_lettered_at IS NOT NULL));
 

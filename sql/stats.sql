@@ -9,9 +9,10 @@ GROUP BY status, type;
 -- name: due_backlog
 -- Claimable reminders due against $1 (or the database clock when NULL), and the oldest one's time.
 -- The predicate matches the partial index reminders_due_idx, so the cost follows the backlog only.
--- An infinite next_run_at (written before the API refused such times) is left out of the oldest
--- one's time: the poller quarantines that row at its next claim.
-SELECT count(*) AS due, min(next_run_at) FILTER (WHERE isfinite(next_run_at)) AS oldest,
+-- An infinite or BC next_run_at (written before the API refused such times, or by hand) is left
+-- out of the oldest one's time, which Python could not hold: the poller quarantines that row at
+-- its next claim.
+SELECT count(*) AS due, min(next_run_at) FILTER (WHERE next_run_at >= '0001-01-01 00:00:00+00') AS oldest,
        coalesce($1::timestamptz, now()) AS db_now
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= coalesce($1::timestamptz, now());

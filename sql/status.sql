@@ -9,9 +9,14 @@ GROUP BY status, type;
 -- name: status_due_backlog
 -- Reminders due now and not claimed yet, how long the oldest of them has waited (seconds), and the
 -- database clock the snapshot is taken at; the predicate matches the partial index reminders_due_idx.
+-- never_due counts the scheduled reminders whose next_run_at is +infinity or from year 10000 on
+-- (written by hand or an older release): no claim ever takes them, and nothing else shows them
+-- (the top end of the same index, so cheap).
 SELECT now() AS db_now,
        count(*) AS due,
-       extract(epoch FROM now() - min(next_run_at))::float8 AS oldest_due_age_seconds
+       extract(epoch FROM now() - min(next_run_at))::float8 AS oldest_due_age_seconds,
+       (SELECT count(*) FROM reminders
+        WHERE status IN ('pending', 'active') AND next_run_at >= '10000-01-01 00:00:00+00') AS never_due
 FROM reminders
 WHERE status IN ('pending', 'active') AND next_run_at <= now();
 
