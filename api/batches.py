@@ -23,6 +23,7 @@ from uuid import UUID
 import asyncpg
 
 from core.db import Connection, Pool
+from core.exceptions import UNREADABLE, UNREADABLE_DETAIL, UnreadableRow
 from core.queries import queries
 
 # Bounds one statement's size (and the wait of the items at the end of a long queue).
@@ -75,7 +76,7 @@ class Batcher(Generic[Item]):
     async def _write(self, pool: Pool, batch: list[Waiting[Item]]) -> None:
         try:
             rows = await self._run(pool, [item for item, _ in batch])
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, UnreadableRow) as exc:
             if len(batch) > 1 and _about_a_row(exc):
                 for one in batch:
                     await self._write(pool, [one])
@@ -110,12 +111,18 @@ async def insert_rows(db: Pool | Connection, rows: Sequence[CreateRow]) -> dict[
 
 async def fetch_rows(db: Pool | Connection, ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
     """The reminders with these ids that exist, by id."""
-    records = await db.fetch(queries["get_reminders"], list(ids))
+    try:
+        records = await db.fetch(queries["get_reminders"], list(ids))
+    except UNREADABLE as exc:
+        raise UnreadableRow(UNREADABLE_DETAIL) from exc
     return {record["id"]: record for record in records}
 
 
-def _about_a_row(exc: asyncpg.PostgresError) -> bool:
-    # SQLSTATE classes 22 (data exception) and 23 (integrity constraint): what one row can cause.
+def _about_a_row(exc: asyncpg.PostgresError | UnreadableRow) -> bool:
+    # SQLSTATE classes 22 (data exception) and 23 (integrity constraint): what one row can cause;
+    # so can a row that does not decode, which must not fail the other reads of its batch.
+    if isinstance(exc, UnreadableRow):
+        return True
     return str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
 
 

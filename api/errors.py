@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from core import jsontext
 from core.exceptions import (
+    UNREADABLE_DETAIL,
     Conflict,
     Forbidden,
     InvalidField,
@@ -140,6 +141,11 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": RETRY_AFTER_SECONDS},
         )
 
+    async def unreadable(request: Request, exc: Exception) -> JSONResponse:
+        # A row read outside the batched GET (a lock, a list page) whose time does not decode.
+        log.error("error", kind="unreadable_row", path=request.url.path, error=type(exc).__name__)
+        return _json(status.HTTP_409_CONFLICT, UNREADABLE_DETAIL)
+
     async def schedule_uncomputable(_: Request, exc: Exception) -> JSONResponse:
         # Request fields are validated before any operation runs: one raised here comes from a
         # stored row, e.g. a time zone accepted before the list of names was enforced.
@@ -183,6 +189,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, conflict)
     app.add_exception_handler(InvalidSchedule, schedule_uncomputable)
     app.add_exception_handler(RetryLater, retry_later)
+    app.add_exception_handler(OverflowError, unreadable)
     for exc_type in UNAVAILABLE:
         app.add_exception_handler(exc_type, unavailable)
     for missing in NOT_MIGRATED:

@@ -434,10 +434,10 @@ async def _change_status(
 async def cancel_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -> None:
     """Cancel for good; the row stays for audit and never fires again."""
     async with pool.acquire() as conn, conn.transaction():
-        row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
+        row = _visible(await conn.fetchrow(queries["lock_reminder_status"], reminder_id), principal)
         if row["status"] == "cancelled":
             return
-        await conn.execute(queries["set_reminder_state"], reminder_id, "cancelled", None)
+        await conn.execute(queries["cancel_reminder"], reminder_id)
         await conn.execute(queries["stop_redelivery"], reminder_id)
         await _audit(conn, principal, "cancel", reminder_id, previous=row["status"])
     log.info(

@@ -3,6 +3,7 @@
 ReminderError
 ├── NotFound            the reminder or event does not exist for this caller
 ├── Conflict            the change is impossible in the current state
+│   └── UnreadableRow   a stored row holds a value this release cannot decode
 ├── Forbidden           the credential does not cover this assistant
 ├── ServiceUnavailable  Postgres or Redis cannot be reached right now
 ├── RetryLater          the answer exists in a moment (an event not yet recorded)
@@ -28,6 +29,19 @@ class NotFound(ReminderError):
 
 class Conflict(ReminderError):
     """The request is valid but impossible in the current state (e.g. resume a cancelled one)."""
+
+
+class UnreadableRow(Conflict):
+    """A stored reminder holds a value no Python type can hold (a time outside years 1-9999, written
+    with SQL): an operator must repair or cancel it."""
+
+
+# What asyncpg raises decoding such a value (datetime's years stop at 9999), and what to say.
+UNREADABLE = (OverflowError, ValueError)
+UNREADABLE_DETAIL = (
+    "the reminder holds a time this release cannot read (outside years 1-9999, written outside the "
+    "API); an operator must repair the row, or DELETE cancels it"
+)
 
 
 class Forbidden(ReminderError):

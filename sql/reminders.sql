@@ -60,6 +60,14 @@ SELECT * FROM reminders WHERE id = ANY($1::uuid[]);
 -- One reminder by id, locked for a state change in this transaction.
 SELECT * FROM reminders WHERE id = $1 FOR UPDATE;
 
+-- name: lock_reminder_status
+-- Only what a cancel needs, locked: it works on a row whose times do not decode (written with SQL).
+SELECT id, assistant_id, status FROM reminders WHERE id = $1 FOR UPDATE;
+
+-- name: cancel_reminder
+-- Cancel for good; returns nothing, so a row whose times do not decode can be cancelled too.
+UPDATE reminders SET status = 'cancelled', next_run_at = NULL, updated_at = now() WHERE id = $1;
+
 -- name: set_reminder_state
 -- Change status and next fire; returns the new row.
 UPDATE reminders
