@@ -25,7 +25,7 @@ from core.db import Pool
 from core.events import Occurrence
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE
 from core.settings import Settings
-from poller.push import EventPusher
+from poller.push import EventPusher, PushReport
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
 from tests.factories import insert_reminder
@@ -179,10 +179,10 @@ class GatedPusher(EventPusher):
         self.entered = asyncio.Event()
         self.gate = asyncio.Event()
 
-    async def push(self, occurrences: Sequence[Occurrence], queue: str = EVENT_QUEUE) -> int:
+    async def push_reporting(self, occurrences: Sequence[Occurrence], queue: str = EVENT_QUEUE) -> PushReport:
         self.entered.set()
         await self.gate.wait()
-        return await super().push(occurrences, queue)
+        return await super().push_reporting(occurrences, queue)
 
 
 async def test_cancel_or_snooze_during_a_redelivery_push_pushes_nothing_after_it_answered(
