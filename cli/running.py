@@ -7,11 +7,14 @@ the key files stay mode 0600, and a reader needs the right to read them.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RUNNING_FILE = "running.json"
 _FIELDS = ("database_url", "redis_url", "api_url", "api_key_file", "payload_key_file")
@@ -106,3 +109,26 @@ def assistant_connection(
             "start `make run`, or export what its banner prints"
         )
     return AssistantConnection(api, key, queue)
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The --api-url, --api-key and --redis-url options every example takes."""
+    for option, name in (("--api-url", "API_URL"), ("--api-key", "API_KEY"), ("--redis-url", "REDIS_URL")):
+        parser.add_argument(option, help=f"default: REMINDERS_{name}, or the running `make run`'s")
+
+
+def run_example(
+    parser: argparse.ArgumentParser, main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+) -> None:
+    """Parse the command line, fill in the connection (exit 2 naming what is missing), and run
+    ``main``; Ctrl-C ends it with 130 and one line, no traceback."""
+    args = parser.parse_args()
+    try:
+        found = assistant_connection(args.api_url, args.api_key, args.redis_url)
+    except NoConnection as error:
+        parser.exit(2, f"error: {error}\n")
+    args.api_url, args.api_key, args.redis_url = found.api_url, found.api_key, found.redis_url
+    try:
+        raise SystemExit(asyncio.run(main(args)))
+    except KeyboardInterrupt:
+        parser.exit(130, "interrupted\n")

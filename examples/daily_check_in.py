@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as redis
 import structlog
 
-from cli.running import NoConnection, assistant_connection
+from cli.running import add_connection_options, run_example
 from client import AsyncRemindersClient, HandlerResult, Recurring
 
 
@@ -79,16 +79,5 @@ if __name__ == "__main__":
     parser.add_argument("--user-id", type=int, default=123)
     parser.add_argument("--assistant-id", default="6f1c1b54-3a63-4b44-9d0c-6c0a8e2c6a11")
     parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("--api-url", help="default: REMINDERS_API_URL, or the running `make run`'s")
-    parser.add_argument("--api-key", help="default: REMINDERS_API_KEY, or the running `make run`'s")
-    parser.add_argument("--redis-url", help="default: REMINDERS_REDIS_URL, or the running `make run`'s")
-    args = parser.parse_args()
-    try:
-        found = assistant_connection(args.api_url, args.api_key, args.redis_url)
-    except NoConnection as error:
-        parser.exit(2, f"error: {error}\n")
-    args.api_url, args.api_key, args.redis_url = found.api_url, found.api_key, found.redis_url
-    try:
-        raise SystemExit(asyncio.run(main(args)))
-    except KeyboardInterrupt:
-        parser.exit(130, "interrupted\n")
+    add_connection_options(parser)
+    run_example(parser, main)
