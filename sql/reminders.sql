@@ -16,21 +16,40 @@ RETURNING *;
 -- New reminders, with their "create" audit rows, in one statement: atomic without BEGIN/COMMIT,
 -- and one round trip and one commit for a whole batch of creates (api/batches.py). One array
 -- per column, aligned: $1..$20 as insert_reminder's parameters, then the audit actor ($21) and
--- JSON details ($22), and the clock guess ($23): when not NULL, the moment next_run_at ($11) was
--- computed from on the API's clock, and the row is only written if that guess is right on the
--- database's, i.e. nothing fires between it and now() ($23 <= now() < $11). Returns the rows
--- written; a refused one is missing.
+-- JSON details ($22), the clock guess ($23) and the live cap ($24). A guess, when not NULL, is the
+-- moment next_run_at ($11) was computed from on the API's clock, and the row is only written if
+-- that guess is right on the database's, i.e. nothing fires between it and now() ($23 <= now() <
+-- $11). A cap above 0 admits a row only if its assistant's live reminders, with the rows of the
+-- same assistant before it in the batch, stay within it: the assistant's counter row (kept exact by
+-- the triggers of migration 0011, created here on first use) is locked first, in assistant order,
+-- so concurrent creates of one assistant take turns until the commit, and each sees the count with
+-- the others' rows; the insert's trigger adds the admitted rows to it. Returns the rows written; a
+-- refused one (wrong guess, or over the cap) is missing.
 WITH n AS (
     SELECT *
     FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                 $7::text[], $8::text[], $9::bytea[], $10::text[], $11::timestamptz[], $12::text[],
                 $13::int[], $14::bool[], $15::text[], $16::timestamptz[], $17::timestamptz[],
-                $18::int[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::timestamptz[])
+                $18::int[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::timestamptz[],
+                $24::int[]) WITH ORDINALITY
         AS n(id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
              timezone, payload_ciphertext, status, next_run_at, misfire_policy,
              misfire_grace_seconds, ack_required, payload_key_id, start_at, until, max_runs, dst_gap,
-             dst_repeated, actor, details, guess)
+             dst_repeated, actor, details, guess, cap, place)
     WHERE n.guess IS NULL OR (n.guess <= now() AND n.next_run_at > now())
+), counted AS (
+    -- ON CONFLICT DO UPDATE locks the latest version, even one committed after this statement
+    -- began (a plain SELECT ... FOR UPDATE would miss a row created meanwhile), and returns it.
+    INSERT INTO assistant_live_counts AS c (assistant_id, live)
+    SELECT DISTINCT assistant_id, 0 FROM n WHERE n.cap > 0 ORDER BY assistant_id
+    ON CONFLICT (assistant_id) DO UPDATE SET live = c.live
+    RETURNING c.assistant_id, c.live
+), admitted AS (
+    SELECT n.* FROM (
+        SELECT n.*, row_number() OVER (PARTITION BY n.assistant_id ORDER BY n.place) AS nth FROM n
+    ) AS n
+    LEFT JOIN counted ON counted.assistant_id = n.assistant_id
+    WHERE n.cap <= 0 OR counted.live + n.nth <= n.cap
 ), r AS (
     INSERT INTO reminders (
         id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
@@ -40,11 +59,11 @@ WITH n AS (
     SELECT id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
            timezone, payload_ciphertext, status, next_run_at, misfire_policy, misfire_grace_seconds,
            ack_required, payload_key_id, start_at, until, max_runs, dst_gap, dst_repeated
-    FROM n
+    FROM admitted
     RETURNING *
 ), audit AS (
     INSERT INTO audit_log (actor, action, reminder_id, details)
-    SELECT n.actor, 'create', n.id, n.details FROM n
+    SELECT admitted.actor, 'create', admitted.id, admitted.details FROM admitted
 )
 SELECT * FROM r;
 
@@ -128,14 +147,6 @@ UPDATE reminders AS r
 SET payload_ciphertext = n.ciphertext, payload_key_id = $3, payload = NULL
 FROM unnest($1::uuid[], $2::bytea[]) AS n(id, ciphertext)
 WHERE r.id = n.id;
-
--- name: count_live_for_assistant
--- Live reminders of one assistant, counting no further than $2 (the cap), so the check stays cheap.
-SELECT count(*) FROM (
-    SELECT 1 FROM reminders
-    WHERE assistant_id = $1 AND status IN ('pending', 'active', 'paused')
-    LIMIT $2
-) AS live;
 
 -- name: update_reminder_fields
 -- Replace a reminder's editable fields and its next fire (the caller merged the change and

@@ -28,7 +28,7 @@ def row(*, grace: int = 60, guess: datetime | None = None, next_run_at: datetime
     return (
         uuid.uuid4(), 7, ASSISTANT_ID, ASSISTANT_ID, "one_time", when, None, "UTC",
         cipher.encrypt('{"text": "hi"}'), "pending", when, "fire_once", grace, True, cipher.key_id,
-        None, None, None, "shift", "first", "test", '{"type": "one_time"}', guess,
+        None, None, None, "shift", "first", "test", '{"type": "one_time"}', guess, 0,
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from core.embedded.postgres import with_database
 from core.schema import metadata
 from tests.conftest import ServiceUrls
 
-TABLES = {"reminders", "deliveries", "audit_log", "api_keys", "idempotency_keys"}
+TABLES = {"reminders", "deliveries", "audit_log", "api_keys", "idempotency_keys", "assistant_live_counts"}
 
 
 async def _tables(url: str) -> set[str]:
@@ -55,8 +55,6 @@ async def test_migrated_schema_matches_table_metadata(database_url: str) -> None
 
 
 async def test_due_index_is_partial_on_claimable_rows(pool: asyncpg.Pool) -> None:
-    definition = await pool.fetchval(
-        "SELECT indexdef FROM pg_indexes WHERE indexname = 'reminders_due_idx'"
-    )
+    definition = await pool.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'reminders_due_idx'")
     assert "(next_run_at)" in definition
     assert "WHERE" in definition and "pending" in definition and "active" in definition
