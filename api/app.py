@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     # Payload encryption: no REMINDERS_PAYLOAD_KEYS means the API cannot start (a clear error).
     app.state.cipher = PayloadCipher.from_settings(settings)
     app.state.tokens = TokenVerifier(settings)
-    app.state.create_batcher = create_batcher()
+    app.state.create_batcher = create_batcher(settings.max_live_reminders_per_assistant)
     app.state.read_batcher = read_batcher()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)

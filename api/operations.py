@@ -227,13 +227,12 @@ async def _create(
             principal.credential_id,
             _audit_details(principal, type=body.type, next_run_at=first_fire),
             guessed_from,
-            live_cap,
         )
 
     async def insert(row: CreateRow) -> asyncpg.Record | None:
         if batcher is not None and isinstance(db, asyncpg.Pool):
-            return await batcher.submit(db, row)
-        return (await insert_rows(db, [row])).get(reminder_id)
+            return await batcher.submit(db, row)  # made with the same cap
+        return (await insert_rows(db, [row], live_cap)).get(reminder_id)
 
     written = await insert(values(next_run_at, guess))
     if written is None and guess is not None:

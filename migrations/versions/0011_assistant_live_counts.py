@@ -35,14 +35,27 @@ _LIVE = "status IN ('pending', 'active', 'paused')"
 
 _FUNCTION = f"""
 CREATE FUNCTION count_live_reminders() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    most bigint;
+    cap bigint;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         DELETE FROM assistant_live_counts;
     ELSIF TG_OP = 'INSERT' THEN
-        INSERT INTO assistant_live_counts AS c (assistant_id, live)
-        SELECT assistant_id, count(*) FROM new_rows WHERE {_LIVE}
-        GROUP BY assistant_id ORDER BY assistant_id
-        ON CONFLICT (assistant_id) DO UPDATE SET live = c.live + EXCLUDED.live;
+        WITH counted AS (
+            INSERT INTO assistant_live_counts AS c (assistant_id, live)
+            SELECT assistant_id, count(*) FROM new_rows WHERE {_LIVE}
+            GROUP BY assistant_id ORDER BY assistant_id
+            ON CONFLICT (assistant_id) DO UPDATE SET live = c.live + EXCLUDED.live
+            RETURNING c.live
+        )
+        SELECT max(live) INTO most FROM counted;
+        -- Set by an optimistic create (create_reminders): checked here, under the counter's lock.
+        cap := nullif(current_setting('reminders.live_cap', true), '')::bigint;
+        IF cap > 0 AND most > cap THEN
+            RAISE EXCEPTION 'an assistant would have more than % live reminders', cap
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'assistant_live_cap';
+        END IF;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO assistant_live_counts AS c (assistant_id, live)
         SELECT assistant_id, -count(*) FROM old_rows WHERE {_LIVE}

@@ -28,7 +28,7 @@ def row(*, grace: int = 60, guess: datetime | None = None, next_run_at: datetime
     return (
         uuid.uuid4(), 7, ASSISTANT_ID, ASSISTANT_ID, "one_time", when, None, "UTC",
         cipher.encrypt('{"text": "hi"}'), "pending", when, "fire_once", grace, True, cipher.key_id,
-        None, None, None, "shift", "first", "test", '{"type": "one_time"}', guess, 0,
+        None, None, None, "shift", "first", "test", '{"type": "one_time"}', guess,
     )  # fmt: skip
 
 
@@ -37,9 +37,9 @@ def count_batches(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[int]:
     sizes: list[int] = []
     real = getattr(batches, runner)
 
-    async def counted(db: Any, items: Sequence[Any]) -> dict[uuid.UUID, asyncpg.Record]:
+    async def counted(db: Any, items: Sequence[Any], *args: Any) -> dict[uuid.UUID, asyncpg.Record]:
         sizes.append(len(items))
-        result: dict[uuid.UUID, asyncpg.Record] = await real(db, items)
+        result: dict[uuid.UUID, asyncpg.Record] = await real(db, items, *args)
         return result
 
     monkeypatch.setattr(batches, runner, counted)

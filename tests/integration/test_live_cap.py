@@ -22,10 +22,11 @@ import pytest
 import redis.asyncio as redis
 
 from api.app import create_app
-from api.batches import Batcher, CreateRow, insert_rows
+from api.batches import LIVE_CAP, Batcher, CreateRow, insert_rows
 from core import migrate
 from core.db import Connection, Pool
 from core.embedded.postgres import with_database
+from core.queries import queries
 from core.settings import Settings
 from core.states import LIVE_STATUSES
 from poller.worker import Poller
@@ -70,12 +71,13 @@ async def assert_exact(pool: Pool) -> None:
 class Batches:
     """create_reminders as the app runs it, remembering how many rows each statement carried."""
 
-    def __init__(self) -> None:
+    def __init__(self, live_cap: int) -> None:
+        self.live_cap = live_cap
         self.sizes: list[int] = []
 
     async def run(self, db: Pool, rows: Sequence[CreateRow]) -> dict[uuid.UUID, asyncpg.Record]:
         self.sizes.append(len(rows))
-        return await insert_rows(db, rows)
+        return await insert_rows(db, rows, self.live_cap)
 
 
 @asynccontextmanager
@@ -124,7 +126,7 @@ async def _seed_a(pool: Pool) -> None:
 async def test_concurrent_creates_make_exactly_the_cap(settings: Settings, pool: Pool, path: str) -> None:
     await _seed_a(pool)
     capped = settings.model_copy(update={"max_live_reminders_per_assistant": CAP})
-    batches = Batches()
+    batches = Batches(CAP)
     async with apps(capped, pool, batches, 2) as clients:
 
         async def create(n: int, assistant: uuid.UUID) -> httpx.Response:
@@ -161,7 +163,7 @@ async def test_a_replayed_create_at_the_cap_returns_the_first_reminder(
     settings: Settings, pool: Pool
 ) -> None:
     capped = settings.model_copy(update={"max_live_reminders_per_assistant": 1})
-    async with apps(capped, pool, Batches()) as (api,):
+    async with apps(capped, pool, Batches(1)) as (api,):
         headers = {"Idempotency-Key": "only-one"}
         first = await api.post("/reminders/", json=one_time(ASSISTANT_A), headers=headers)
         again = await api.post("/reminders/", json=one_time(ASSISTANT_A), headers=headers)
@@ -170,7 +172,7 @@ async def test_a_replayed_create_at_the_cap_returns_the_first_reminder(
     assert again.json()["id"] == first.json()["id"]
     # The refused create stored no key: retried once a place is free, it is created.
     await pool.execute("UPDATE reminders SET status = 'cancelled'")
-    async with apps(capped, pool, Batches()) as (api,):
+    async with apps(capped, pool, Batches(1)) as (api,):
         retried = await api.post("/reminders/", json=one_time(ASSISTANT_A), headers={"Idempotency-Key": "x"})
     assert retried.status_code == 201
     await assert_exact(pool)
@@ -181,24 +183,37 @@ async def test_one_statement_admits_the_rows_within_the_cap_in_order(pool: Pool)
     await _seed_a(pool)
     cipher = payload_cipher()
 
-    def row(assistant: uuid.UUID, cap: int) -> CreateRow:
+    def row(assistant: uuid.UUID) -> CreateRow:
         return (
             uuid.uuid4(), 1, assistant, assistant, "one_time", FAR, None, "UTC",
             cipher.encrypt("{}"), "pending", FAR, "fire_once", 60, True, cipher.key_id, None, None,
-            None, "shift", "first", "test", "{}", None, cap,
+            None, "shift", "first", "test", "{}", None,
         )  # fmt: skip
 
-    rows = [row(ASSISTANT_A, CAP) for _ in range(20)] + [row(ASSISTANT_B, 4) for _ in range(6)]
-    rows.append(row(uuid.uuid4(), 0))  # cap 0: no cap
-    written = await insert_rows(pool, rows)
-    assert [r[0] in written for r in rows] == (
-        [True] * (CAP - ALREADY_LIVE)
-        + [False] * (20 - CAP + ALREADY_LIVE)
-        + [True] * 4
-        + [False] * 2
-        + [True]
-    )
-    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'create'") == len(written)
+    def columns(rows: list[CreateRow]) -> list[list[Any]]:
+        return [list(column) for column in zip(*rows, strict=True)]
+
+    # Far from the cap, the optimistic statement writes the rows at once.
+    assert len(await insert_rows(pool, [row(ASSISTANT_A)], CAP)) == 1
+    rows = [row(ASSISTANT_A if n % 2 else ASSISTANT_B) for n in range(40)]
+    # Past it, that statement is refused whole (the trigger checks under the counter's lock)...
+    with pytest.raises(asyncpg.CheckViolationError) as refused:
+        await pool.fetch(queries["create_reminders"], *columns(rows), CAP, False)
+    assert refused.value.constraint_name == LIVE_CAP
+    # ...and insert_rows runs it again exact: A has 4 live, so its first 11 rows; B its first 15.
+    written = await insert_rows(pool, rows, CAP)
+    admitted = Counter((r[2], r[0] in written) for r in rows)
+    assert admitted == {
+        (ASSISTANT_A, True): 11,
+        (ASSISTANT_A, False): 9,
+        (ASSISTANT_B, True): 15,
+        (ASSISTANT_B, False): 5,
+    }
+    # The earlier rows of each assistant, in the statement's order.
+    assert [r[0] in written for r in rows] == [n < 22 or (n % 2 == 0 and n < 30) for n in range(40)]
+    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'create'") == len(written) + 1
+    # No cap: everything.
+    assert len(await insert_rows(pool, [row(ASSISTANT_A) for _ in range(5)], 0)) == 5
     await assert_exact(pool)
 
 
