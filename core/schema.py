@@ -151,7 +151,7 @@ api_keys = sa.Table(
 # A create retried with the same Idempotency-Key (per credential, for 24 hours) returns the first
 # reminder instead of making a second one.
 # Each assistant's live reminders (LIVE_STATUSES), kept exact by statement triggers on reminders
-# (migration 0011); a create locks its assistant's row to enforce the cap (create_reminders).
+# (migration 0011), which also check the live cap of a create (create_reminders).
 assistant_live_counts = sa.Table(
     "assistant_live_counts",
     metadata,

@@ -4,8 +4,9 @@ The cap used to be a count of the assistant's live rows read before the insert (
 by each API process): concurrent creates all read the same count and all passed (200 live under a
 cap of 20). Now ``assistant_live_counts`` holds the number of live (pending, active, paused) rows
 of each assistant, kept exact by statement-level triggers on ``reminders`` (INSERT, UPDATE, DELETE,
-TRUNCATE); a create locks its assistant's row first (sql/reminders.sql, create_reminders), so
-concurrent creates of one assistant take turns and each sees the others' rows.
+TRUNCATE). The insert's trigger also checks the cap an optimistic create gives it (the setting
+``reminders.live_cap``), under the counter row's lock; a create past the cap runs again locking its
+assistants' counters first (sql/reminders.sql, create_reminders; docs/design.md, "The live cap").
 
 Statement-level, with transition tables, rather than a row trigger: a claim that completes one-time
 reminders of several assistants changes several counters in one statement; a row trigger would
