@@ -55,6 +55,8 @@ async def test_migrated_schema_matches_table_metadata(database_url: str) -> None
 
 
 async def test_due_index_is_partial_on_claimable_rows(pool: asyncpg.Pool) -> None:
-    definition = await pool.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'reminders_due_idx'")
+    definition = await pool.fetchval(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'reminders_due_idx'"
+    )
     assert "(next_run_at)" in definition
     assert "WHERE" in definition and "pending" in definition and "active" in definition
