@@ -22,7 +22,6 @@ from api.fast_paths import install_fast_paths
 from api.headers import HeadAsGet, SecurityHeaders
 from api.http_metrics import HttpMetrics
 from api.limits import BodyLimit, RateLimiter
-from api.live_cap import LiveCounts
 from api.openapi import complete_document
 from api.request_id import RequestIdMiddleware
 from api.routes import health, reminders
@@ -104,8 +103,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     # Payload encryption: no REMINDERS_PAYLOAD_KEYS means the API cannot start (a clear error).
     app.state.cipher = PayloadCipher.from_settings(settings)
     app.state.tokens = TokenVerifier(settings)
-    app.state.live_counts = LiveCounts()
-    app.state.create_batcher = create_batcher()
+    app.state.create_batcher = create_batcher(settings.max_live_reminders_per_assistant)
     app.state.read_batcher = read_batcher()
     install_error_handlers(app)
     # Innermost: its 503 gets the request id, the security headers and the metrics of any answer.

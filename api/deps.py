@@ -22,7 +22,6 @@ from api.auth import (
     presented_credential,
 )
 from api.limits import RateLimiter
-from api.live_cap import LiveCounts
 from api.tokens import InvalidToken, TokenVerifier
 from core.crypto import PayloadCipher
 from core.db import Pool
@@ -72,12 +71,6 @@ async def get_cipher(request: Request) -> PayloadCipher:
     """The payload cipher built from settings when the app was created."""
     cipher: PayloadCipher = request.app.state.cipher
     return cipher
-
-
-async def get_live_counts(request: Request) -> LiveCounts:
-    """The process's recent live-reminder counts (the soft cap), made with the app."""
-    counts: LiveCounts = request.app.state.live_counts
-    return counts
 
 
 async def get_settings(request: Request) -> Settings:
@@ -211,7 +204,6 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 RedisDep = Annotated[redis.Redis | None, Depends(get_redis)]
 HeadsDep = Annotated[frozenset[str], Depends(get_migration_heads)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-LiveCountsDep = Annotated[LiveCounts, Depends(get_live_counts)]
 CipherDep = Annotated[PayloadCipher, Depends(get_cipher)]
 # The dependencies themselves, for api/fast_paths.py, which calls them as the routes' Reader/Writer.
 require_read = requiring(READ)

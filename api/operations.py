@@ -14,7 +14,6 @@ import structlog
 
 from api.auth import Principal
 from api.batches import Batcher, CreateRow, insert_rows
-from api.live_cap import LiveCounts
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import InvalidSchedule, next_fire
@@ -115,14 +114,14 @@ async def create_reminder(
     cipher: PayloadCipher,
     live_cap: int = 0,
     idempotency_key: str | None = None,
-    live_counts: LiveCounts | None = None,
     batcher: Batcher[CreateRow] | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
-    ``live_counts`` lets most creates skip counting the assistant's live reminders (api/live_cap.py);
-    ``batcher`` writes the row together with those of concurrent creates (api/batches.py).
+    Past ``live_cap`` live reminders of the assistant (0: no cap) it is a 409, decided atomically
+    in the insert (create_reminders in sql/reminders.sql). ``batcher`` writes the row together
+    with those of concurrent creates (api/batches.py).
     """
     if not principal.can_act_for(body.assistant_id):
         raise Forbidden("this credential may not create reminders for that assistant_id")
@@ -130,7 +129,7 @@ async def create_reminder(
     if idempotency_key is None:
         # The only write is one statement (the reminder with its audit row), atomic by itself: no
         # BEGIN and COMMIT, and no connection held between steps (the batch has its own).
-        row = await _create(pool, principal, body, cipher, reminder_id, live_cap, live_counts, batcher)
+        row = await _create(pool, principal, body, cipher, reminder_id, live_cap, batcher)
     else:
         async with pool.acquire() as conn, conn.transaction():
             request_hash = hashlib.sha256(body.model_dump_json().encode()).digest()
@@ -153,9 +152,7 @@ async def create_reminder(
                 first = await conn.fetchrow(queries["get_reminder"], prior["reminder_id"])
                 assert first is not None
                 return first, False
-            row = await _create(conn, principal, body, cipher, reminder_id, live_cap, live_counts, None)
-    if live_counts is not None:
-        live_counts.created(body.assistant_id)
+            row = await _create(conn, principal, body, cipher, reminder_id, live_cap, None)
     log.info(
         "create",
         reminder_id=str(reminder_id),
@@ -174,21 +171,10 @@ async def _create(
     cipher: PayloadCipher,
     reminder_id: UUID,
     live_cap: int,
-    live_counts: LiveCounts | None,
     batcher: Batcher[CreateRow] | None,
 ) -> asyncpg.Record:
-    """Check the live cap, work out the first fire, and write the reminder; on ``db``, a pool or
+    """Work out the first fire and write the reminder, within the live cap; on ``db``, a pool or
     the connection of the caller's transaction."""
-    if live_cap and (live_counts is None or live_counts.must_count(body.assistant_id, live_cap)):
-        # A soft cap (concurrent creates may pass it by a few): it bounds abuse, not billing.
-        live = await db.fetchval(queries["count_live_for_assistant"], body.assistant_id, live_cap)
-        if live_counts is not None:
-            live_counts.counted(body.assistant_id, live)
-        if live >= live_cap:
-            raise Conflict(
-                f"assistant {body.assistant_id} already has {live_cap} live reminders, the limit; "
-                "complete or cancel some first"
-            )
     trigger_at = body.trigger_at
     policy = body.dst_policy or DstPolicy()
     guess: datetime | None = None
@@ -245,13 +231,19 @@ async def _create(
 
     async def insert(row: CreateRow) -> asyncpg.Record | None:
         if batcher is not None and isinstance(db, asyncpg.Pool):
-            return await batcher.submit(db, row)
-        return (await insert_rows(db, [row])).get(reminder_id)
+            return await batcher.submit(db, row)  # made with the same cap
+        return (await insert_rows(db, [row], live_cap)).get(reminder_id)
 
     written = await insert(values(next_run_at, guess))
-    if written is None:
+    if written is None and guess is not None:
+        # Refused for the guess, or for the cap: asked again with the database's clock, only the
+        # cap can refuse it.
         written = await insert(values(await _first_fire(db, body, policy), None))
-    assert written is not None
+    if written is None:
+        raise Conflict(
+            f"assistant {body.assistant_id} has reached its limit of {live_cap} live (pending, "
+            "active or paused) reminders; complete or cancel some first"
+        )
     try:
         await _notify_due(db, None, written)
     except DATABASE_ERRORS as exc:

@@ -31,7 +31,8 @@ async def create_pool(settings: Settings, *, application_name: str, reset_sessio
     ``reset_sessions=False`` skips asyncpg's session reset (``CLOSE ALL; UNLISTEN *; RESET ALL`` and
     advisory unlocks), a round trip on every release, i.e. one more per request: only for callers
     that never change session state on pooled connections (the API: plain statements and
-    transactions, no SET, LISTEN, advisory locks or cursors).
+    transactions, no SET beyond the transaction (create_reminders' set_config is local), no LISTEN,
+    advisory locks or cursors).
     """
     pool = await asyncpg.create_pool(
         settings.require_database_url(),

@@ -164,6 +164,15 @@ api_keys = sa.Table(
 
 # A create retried with the same Idempotency-Key (per credential, for 24 hours) returns the first
 # reminder instead of making a second one.
+# Each assistant's live reminders (LIVE_STATUSES), kept exact by statement triggers on reminders
+# (migration 0012), which also check the live cap of a create (create_reminders).
+assistant_live_counts = sa.Table(
+    "assistant_live_counts",
+    metadata,
+    sa.Column("assistant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("live", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 REMINDER_TYPES = ("one_time", "recurring")
 REMINDER_STATUSES = ("pending", "active", "paused", "completed", "cancelled", "quarantined")
+# What the per-assistant cap counts: a reminder that may still fire. Migration 0012's triggers
+# spell the same list (frozen there), as does the consistency test.
+LIVE_STATUSES = ("pending", "active", "paused")
 MISFIRE_POLICIES = ("skip", "fire_once", "fire_all")
 DST_GAP_POLICIES = ("shift", "skip")
 DST_REPEATED_POLICIES = ("first", "both")

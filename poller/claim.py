@@ -186,11 +186,13 @@ async def claim_batch(
                 )
         occurrences: list[Occurrence] | None = None
         pushed: Pushed | None = None
-        if batch.quarantined:
-            await conn.execute(queries["quarantine_reminders"], batch.quarantined, fired_at)
         if push_first is not None and sources:
             occurrences = _occurrences(batch.event_ids, sources, fired_at)
             pushed = await push_first.push(occurrences)
+        if batch.quarantined:
+            # After the push: a quarantined row leaves its assistant's live count, whose row this
+            # locks until the commit (migration 0012), and a Redis call must not hold up creates.
+            await conn.execute(queries["quarantine_reminders"], batch.quarantined, fired_at)
         inserted = await conn.fetch(
             queries["record_fires"],
             batch.ids,

@@ -184,7 +184,6 @@ async def create_reminder(
         cipher,
         live_cap=settings.max_live_reminders_per_assistant,
         idempotency_key=idempotency_key,
-        live_counts=state.live_counts,
         batcher=state.create_batcher,
     )
     if created:

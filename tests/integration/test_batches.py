@@ -37,9 +37,9 @@ def count_batches(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[int]:
     sizes: list[int] = []
     real = getattr(batches, runner)
 
-    async def counted(db: Any, items: Sequence[Any]) -> dict[uuid.UUID, asyncpg.Record]:
+    async def counted(db: Any, items: Sequence[Any], *args: Any) -> dict[uuid.UUID, asyncpg.Record]:
         sizes.append(len(items))
-        result: dict[uuid.UUID, asyncpg.Record] = await real(db, items)
+        result: dict[uuid.UUID, asyncpg.Record] = await real(db, items, *args)
         return result
 
     monkeypatch.setattr(batches, runner, counted)

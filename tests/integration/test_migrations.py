@@ -17,7 +17,7 @@ from core.schema import metadata
 from tests.conftest import ServiceUrls
 from tests.factories import insert_reminder
 
-TABLES = {"reminders", "deliveries", "audit_log", "api_keys", "idempotency_keys"}
+TABLES = {"reminders", "deliveries", "audit_log", "api_keys", "idempotency_keys", "assistant_live_counts"}
 
 
 async def _tables(url: str) -> set[str]:
