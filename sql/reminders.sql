@@ -17,9 +17,9 @@ RETURNING *;
 -- and one round trip and one commit for a whole batch of creates (api/batches.py). One array
 -- per column, aligned: $1..$20 as insert_reminder's parameters, then the audit actor ($21) and
 -- JSON details ($22) and the clock guess ($23); then, for the whole statement, the live cap ($24,
--- 0: none) and how it is kept ($25). A guess, when not NULL, is the moment next_run_at ($11) was computed from on the API's
--- clock, and the row is only written if that guess is right on the database's, i.e. nothing fires
--- between it and now() ($23 <= now() < $11).
+-- 0: none) and how it is kept ($25). A guess, when not NULL, is the moment next_run_at ($11) was
+-- computed from on the API's clock, and the row is only written if that guess is right on the
+-- database's, i.e. nothing fires between it and now() ($23 <= now() < $11).
 -- The cap counts the assistant's live reminders in assistant_live_counts, which the insert's
 -- trigger (migration 0012) updates under the counter row's lock, held until the commit:
 -- - optimistic ($25 false): the rows go in, and the trigger, told the cap through the transaction's
