@@ -90,10 +90,16 @@ class HttpToolsProtocol(_HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._arm_head_deadline()
+
+    def on_message_complete(self) -> None:
+        # The next bytes are the next request's head. Not reset in on_message_begin: the parser
+        # calls that while it reads the first chunk of a head, which data_received has already
+        # counted, and a head arriving in several reads would then be measured from its second.
+        super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
         self._tail = b""
-        self._arm_head_deadline()
 
     def on_headers_complete(self) -> None:
         self._in_head = False

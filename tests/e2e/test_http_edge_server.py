@@ -40,6 +40,19 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
     return await asyncio.wait_for(reader.read(-1), seconds)
 
 
+async def test_a_head_over_the_cap_in_many_reads_is_431(server: int) -> None:
+    """The server reads such a head in pieces: each counts, the first included."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"q" * (36 * 1024) + b"\r\n\r\n"
+    for start in range(0, len(head), 6 * 1024):
+        writer.write(head[start : start + 6 * 1024])
+        await writer.drain()
+        await asyncio.sleep(0.05)  # one read per piece
+    answer = await _closed_within(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    writer.close()
+
+
 async def test_a_head_over_the_cap_is_431(server: int) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * (40 * 1024) + b"\r\n\r\n")
