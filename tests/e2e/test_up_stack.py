@@ -78,9 +78,12 @@ async def test_the_commands_and_examples_find_a_running_up_with_keys_of_its_own(
         assert "every payload is under key" in done.stdout
 
         # Ctrl-C ends an example quietly, whatever it was waiting for.
+        # As a terminal's Ctrl-C finds it: a test run started in the background (`make test &`,
+        # nohup) has SIGINT ignored, the child would inherit that, and Python then leaves it so.
         example = subprocess.Popen(
             [sys.executable, "examples/remind_me_in.py", "--in", "PT1H"], env=env, cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
         try:
             assert example.stdout is not None
@@ -90,7 +93,7 @@ async def test_the_commands_and_examples_find_a_running_up_with_keys_of_its_own(
             _, stderr = await asyncio.to_thread(example.communicate, timeout=RUN_TIMEOUT)
         finally:
             example.kill()
-            example.wait()
+            example.communicate()  # reaps it and closes its pipes
         assert (example.returncode, stderr) == (130, "interrupted\n")
 
 
