@@ -12,15 +12,14 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
-from api.app import create_app
 from core.db import Pool
 from core.events import format_time
 from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE
 from core.settings import Settings
 from poller.worker import Poller
-from tests.conftest import TEST_API_KEY
 from tests.factories import insert_reminder
 from tests.integration._crashes import claim_pushing_then_crashing
+from tests.integration.conftest import api_client
 
 ACK_TIMEOUT = 0.2
 
@@ -32,11 +31,7 @@ def fast(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def api(fast: Settings, pool: Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(fast)
-    app.state.pool = pool
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"X-API-Key": TEST_API_KEY}
-    ) as client:
+    async with api_client(fast, pool) as client:
         yield client
 
 
