@@ -96,6 +96,14 @@ async def stop(api: httpx.AsyncClient, reminder_id: UUID, how: str) -> None:
         assert response.status_code == 200, response.text
 
 
+async def stop_all(api: httpx.AsyncClient, cancelled: list[UUID], snoozed: list[UUID]) -> None:
+    """Cancel some reminders and snooze others, one after another, through the API."""
+    for reminder_id in cancelled:
+        await stop(api, reminder_id, "cancel")
+    for reminder_id in snoozed:
+        await stop(api, reminder_id, "snooze")
+
+
 async def assert_stopped_for_good(pool: Pool, stopped: Sequence[UUID]) -> None:
     """No re-arm, no dead letter, and no redelivery audited after the cancel or snooze."""
     rows = await pool.fetch(
@@ -144,10 +152,7 @@ async def test_redis_refusing_the_queue_then_cancel_or_snooze_pushes_nothing_mor
         claimed = await pool.fetch("SELECT state, attempt FROM deliveries")
         assert [(r["state"], r["attempt"]) for r in claimed] == [("pending", 2)] * 7
 
-        for reminder_id in cancelled:
-            await stop(api, reminder_id, "cancel")
-        for reminder_id in snoozed:
-            await stop(api, reminder_id, "snooze")
+        await stop_all(api, cancelled, snoozed)
 
         await acl(redis_client, "SETUSER", acl_user, "allkeys")
         # The backoff (0.5 s), the sweep's age (0.3 s), then two more ack timeouts for the control.
@@ -231,10 +236,7 @@ async def test_a_fire_redis_refused_is_not_pushed_after_a_cancel_or_snooze(
         await poller.poll()
         claimed = await pool.fetch("SELECT state, attempt FROM deliveries")
         assert [(r["state"], r["attempt"]) for r in claimed] == [("pending", 1)] * 4
-        for reminder_id in cancelled:
-            await stop(api, reminder_id, "cancel")
-        for reminder_id in snoozed:
-            await stop(api, reminder_id, "snooze")
+        await stop_all(api, cancelled, snoozed)
         await acl(redis_client, "SETUSER", acl_user, "allkeys")
         await poll_for(poller, 1.5)
     finally:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 
 import asyncpg
 import orjson
 import pytest
-import structlog
 
 from core.db_wait import Backoff, Failure, database_target, until_connected, without_secret
 from core.logging import configure_logging
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> object:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
+# Every test here configures logging: put it back after each.
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def closed_port() -> int:

@@ -10,15 +10,8 @@ import structlog
 
 from core.logging import configure_logging
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> object:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
+# Every test here configures logging: put it back after each.
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def lines(text: str) -> list[dict[str, object]]:
