@@ -57,6 +57,12 @@ def with_running_services(settings: Settings) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
+def service_env(settings: Settings) -> dict[str, str]:
+    """The REMINDERS_* variables of ``settings``' database and Redis URLs, for a process started with them."""
+    urls = {"REMINDERS_DATABASE_URL": settings.database_url, "REMINDERS_REDIS_URL": settings.redis_url}
+    return {name: url for name, url in urls.items() if url is not None}
+
+
 def payload_cipher(settings: Settings) -> PayloadCipher:
     """The cipher of REMINDERS_PAYLOAD_KEYS, else of the running `reminders up`'s key file; else exit."""
     if settings.payload_keys is None:

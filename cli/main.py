@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import keys, migrate, prune, rotate, status, tail
-from cli.common import database_url, fail, load_settings, redis_url
+from cli.common import database_url, fail, load_settings, redis_url, service_env
 from cli.services import StartupError, run_services
 from cli.up import api_command, run_up
 from core.crypto import PayloadCipher
@@ -80,8 +80,9 @@ def api() -> None:
         fail(error)
     argv = api_command(settings)  # the very command `up` starts, so both serve the API the same way
     # Replace this process rather than start a child: uvicorn then gets Ctrl-C and SIGTERM itself
-    # and its exit code is ours, with nothing in between to forward them.
-    os.execv(argv[0], argv)
+    # and its exit code is ours, with nothing in between to forward them. Its app builds Settings
+    # from the environment, so the URLs found in a running `up`'s file go there too.
+    os.execve(argv[0], argv, {**os.environ, **service_env(settings)})
 
 
 @app.command()
@@ -93,4 +94,4 @@ def poller() -> None:
     settings = load_settings()
     database_url(settings)
     redis_url(settings)
-    run_poller()
+    run_poller(settings)

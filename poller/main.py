@@ -144,9 +144,9 @@ async def start_ops_server(settings: Settings, metrics: Metrics, started: Starte
     return server
 
 
-def main() -> None:
-    """Console entry: read settings from the environment and run."""
-    settings = Settings()
+def main(settings: Settings | None = None) -> None:
+    """Run one poller with ``settings`` (by default read from the ``REMINDERS_*`` environment)."""
+    settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
         cipher = PayloadCipher.from_settings(settings)  # no keys: fail before connecting anywhere

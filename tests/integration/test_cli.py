@@ -284,7 +284,7 @@ def test_api_execs_the_same_uvicorn_command_as_up(monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv(name, value)
     execs: list[list[str]] = []
     # Replacing the test process with uvicorn would end the run: record the call instead.
-    monkeypatch.setattr(os, "execv", lambda _path, argv: execs.append(list(argv)))
+    monkeypatch.setattr(os, "execve", lambda _path, argv, _env: execs.append(list(argv)))
 
     result = CliRunner().invoke(app, ["api"])
 
@@ -299,11 +299,36 @@ def test_api_execs_the_same_uvicorn_command_as_up(monkeypatch: pytest.MonkeyPatc
     assert "8123" in execs[0]
 
 
+def test_api_and_poller_run_with_the_servers_of_a_running_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The URLs `reminders api` and `reminders poller` find in a running `up`'s file reach the code they start."""
+    for name in [k for k in os.environ if k.startswith("REMINDERS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REMINDERS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REMINDERS_PAYLOAD_KEYS", TEST_PAYLOAD_KEY)
+    urls = {"database_url": "postgresql://db.invalid:5999/up", "redis_url": "redis://redis.invalid:6999/0"}
+    (tmp_path / RUNNING_FILE).write_bytes(orjson.dumps(urls))
+    envs: list[dict[str, str]] = []
+    monkeypatch.setattr(os, "execve", lambda _path, _argv, env: envs.append(dict(env)))
+    started: list[Settings] = []
+    monkeypatch.setattr("cli.main.run_poller", started.append)
+
+    assert CliRunner().invoke(app, ["api"]).exit_code == 0
+    assert CliRunner().invoke(app, ["poller"]).exit_code == 0
+
+    # uvicorn's app reads its settings from the environment it is given.
+    for name, value in envs[0].items():
+        monkeypatch.setenv(name, value)
+    assert (Settings().database_url, Settings().redis_url) == (urls["database_url"], urls["redis_url"])
+    assert [(s.database_url, s.redis_url) for s in started] == [(urls["database_url"], urls["redis_url"])]
+
+
 def test_api_without_payload_keys_fails_before_starting(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [k for k in os.environ if k.startswith("REMINDERS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("REMINDERS_DATABASE_URL", "postgresql://db.invalid/reminders")
-    monkeypatch.setattr(os, "execv", lambda _path, _argv: pytest.fail("uvicorn started"))
+    monkeypatch.setattr(os, "execve", lambda _path, _argv, _env: pytest.fail("uvicorn started"))
     result = CliRunner().invoke(app, ["api"])
     assert result.exit_code == 1
     assert "REMINDERS_PAYLOAD_KEYS is not set" in result.stderr
