@@ -118,14 +118,14 @@ async def insert_rows(
         # counter locked only from the insert's trigger to the commit, not for the whole
         # statement. A statement that would pass the cap is refused whole, and runs again exact.
         try:
-            records = await db.fetch(queries["create_reminders"], *columns, live_cap, False)
+            records = await db.fetch(queries["create_reminders"], *columns, live_cap)
         except asyncpg.CheckViolationError as exc:
             if exc.constraint_name != LIVE_CAP:
                 raise
-            records = await db.fetch(queries["create_reminders"], *columns, live_cap, True)
+            records = await db.fetch(queries["create_reminders_within_cap"], *columns, live_cap)
     else:
         # In the caller's transaction, which a refused statement would abort.
-        records = await db.fetch(queries["create_reminders"], *columns, live_cap, True)
+        records = await db.fetch(queries["create_reminders_within_cap"], *columns, live_cap)
     return {record["id"]: record for record in records}
 
 

@@ -198,7 +198,7 @@ async def test_one_statement_admits_the_rows_within_the_cap_in_order(pool: Pool)
     rows = [row(ASSISTANT_A if n % 2 else ASSISTANT_B) for n in range(40)]
     # Past it, that statement is refused whole (the trigger checks under the counter's lock)...
     with pytest.raises(asyncpg.CheckViolationError) as refused:
-        await pool.fetch(queries["create_reminders"], *columns(rows), CAP, False)
+        await pool.fetch(queries["create_reminders"], *columns(rows), CAP)
     assert refused.value.constraint_name == LIVE_CAP
     # ...and insert_rows runs it again exact: A has 4 live, so its first 11 rows; B its first 15.
     written = await insert_rows(pool, rows, CAP)
