@@ -34,10 +34,5 @@ def set_sent_marker(hash_key: str) -> str:
     return hash_key.replace("}:pushed:", "}:sent:", 1)
 
 
-def legacy_sent_marker(member: str, queue: str = EVENT_QUEUE) -> str:
-    """The marker key of releases before the marker sets: one key per (event_id, attempt)."""
-    return "{" + queue + "}:sent:" + member
-
-
 # Pollers' heartbeats: a sorted set of poller ids scored by the Unix time each was last seen.
 POLLER_HEARTBEATS = "reminders:pollers"

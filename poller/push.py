@@ -12,16 +12,15 @@ import redis.asyncio as redis
 
 from core.events import Occurrence, encode_event, format_time
 from core.readiness import REDIS_ERRORS
-from core.redis_keys import EVENT_QUEUE, legacy_sent_marker, sent_marker, set_sent_marker
+from core.redis_keys import EVENT_QUEUE, sent_marker, set_sent_marker
 
 # KEYS[1] is the queue; KEYS[2..m+1] the marker hashes and KEYS[m+2..2m+1], in the same order,
-# the marker sets of the releases before them. ARGV[1] is the marker TTL, ARGV[2] two bytes per
-# event naming its hash (0 for KEYS[2]), ARGV[3] the prefix of the oldest one-key-per-event
-# markers, ARGV[4] the events' members end to end and ARGV[5] their lengths, ARGV[6] the events end
-# to end and ARGV[7] theirs, ARGV[8] each event's triggered_at (microseconds after its scheduled
-# time, as text) end to end and ARGV[9] their lengths (four bytes each, big-endian), in the order
-# the events go into the list. Long arguments rather than several per event: redis-py spent more
-# packing those than Redis running the script.
+# the marker sets that came before them. ARGV[1] is the marker TTL, ARGV[2] two bytes per event
+# naming its hash (0 for KEYS[2]), ARGV[3] the events' members end to end and ARGV[4] their
+# lengths, ARGV[5] the events end to end and ARGV[6] theirs, ARGV[7] each event's triggered_at
+# (microseconds after its scheduled time, as text) end to end and ARGV[8] their lengths (four
+# bytes each, big-endian), in the order the events go into the list. Long arguments rather than
+# several per event: redis-py spent more packing those than Redis running the script.
 #
 # An event is pushed only if its member is in no marker, and it is added in the same atomic step:
 # a retry after a lost reply, two pollers sweeping the same delivery, or a claim repeated after a
@@ -29,9 +28,10 @@ from core.redis_keys import EVENT_QUEUE, legacy_sent_marker, sent_marker, set_se
 # went out with, and the script returns, after the count pushed, the position and stored value of
 # every event a marker already held: a claim repeated after a crash between push and commit
 # records the time its assistant saw, so every attempt of the event says the same triggered_at.
-# Each marker lives the marker TTL past its last addition. Older releases kept sets (no time), and
-# before them one key per event; an event marked there is not pushed again either, so an upgrade
-# under way is safe, and a set that no longer exists costs one EXISTS per batch.
+# Each marker lives the marker TTL past its last addition. Before the hashes, markers were sets
+# (no time); an event marked there is not pushed again either, so an upgrade under way is safe,
+# and a set that no longer exists costs one EXISTS per batch. The script touches only the keys it
+# is given, all in the queue's hash slot (core/redis_keys.py).
 _PUSH_ONCE = """
 local function split(blob, lengths)
   local parts, position = {}, 1
@@ -43,9 +43,9 @@ local function split(blob, lengths)
   end
   return parts
 end
-local ttl, hashes, legacy = ARGV[1], ARGV[2], ARGV[3]
-local members, events = split(ARGV[4], ARGV[5]), split(ARGV[6], ARGV[7])
-local offsets = split(ARGV[8], ARGV[9])
+local ttl, hashes = ARGV[1], ARGV[2]
+local members, events = split(ARGV[3], ARGV[4]), split(ARGV[5], ARGV[6])
+local offsets = split(ARGV[7], ARGV[8])
 local n = #hashes / 2
 local m = (#KEYS - 1) / 2
 local groups, order = {}, {}
@@ -86,7 +86,7 @@ for _, s in ipairs(order) do
         taken[member] = true
         add[#add + 1] = member
         add[#add + 1] = offsets[i]
-        fresh[i] = member
+        fresh[i] = true
       end
     end
     if #add > 0 then
@@ -96,26 +96,6 @@ for _, s in ipairs(order) do
   end
   if added then
     redis.call('EXPIRE', KEYS[s], ttl)
-  end
-end
-local candidates = {}
-for i = 1, n do
-  if fresh[i] then
-    candidates[#candidates + 1] = i
-  end
-end
-for first = 1, #candidates, 1000 do
-  local last = math.min(first + 999, #candidates)
-  local keys = {}
-  for j = first, last do
-    keys[#keys + 1] = legacy .. fresh[candidates[j]]
-  end
-  if redis.call('EXISTS', unpack(keys)) > 0 then
-    for j = first, last do
-      if redis.call('EXISTS', keys[j - first + 1]) == 1 then
-        fresh[candidates[j]] = nil
-      end
-    end
   end
 end
 local out = {}
@@ -214,7 +194,6 @@ class EventPusher:
         args: list[bytes | str | int] = [
             self._marker_ttl,
             bytes(positions),
-            legacy_sent_marker("", queue),
             "".join(members),
             _lengths(members),
             b"".join(events),

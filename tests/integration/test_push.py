@@ -12,7 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.events import Occurrence, event_id_for, format_time
-from core.redis_keys import EVENT_QUEUE, legacy_sent_marker, sent_marker, set_sent_marker
+from core.redis_keys import EVENT_QUEUE, sent_marker, set_sent_marker
 from poller.push import (
     MIN_REDIS_VERSION,
     PUSH_CHUNK,
@@ -117,16 +117,6 @@ async def test_the_same_event_twice_in_one_push_goes_in_once(redis_client: redis
     one, other = occurrence(), occurrence()
     assert await EventPusher(redis_client, marker_ttl=3600).push([one, other, one]) == 2
     assert await listed(redis_client) == ids([one, other])
-
-
-async def test_an_event_marked_by_an_older_release_is_not_pushed_again(redis_client: redis.Redis) -> None:
-    # Pushed by a release that kept one marker key per event, its claim cut short by an upgrade.
-    old, new = occurrence(), occurrence()
-    await redis_client.set(legacy_sent_marker(f"{old.event_id}:1"), "1", ex=3600)
-    pusher = EventPusher(redis_client, marker_ttl=3600)
-    assert await pusher.push([old, new]) == 1
-    assert await listed(redis_client) == ids([new])
-    assert await pusher.push([old, new]) == 0
 
 
 async def test_a_push_longer_than_one_script_call_keeps_its_order(redis_client: redis.Redis) -> None:
