@@ -25,13 +25,10 @@ import asyncpg
 from core.db import Connection, Pool
 from core.exceptions import UNREADABLE, UNREADABLE_DETAIL, UnreadableRow
 from core.queries import queries
+from core.store.reminders import NewReminder, create_reminders
 
 # Bounds one statement's size (and the wait of the items at the end of a long queue).
 MAX_BATCH = 100
-# One value per array parameter of create_reminders, in its order; the first is the reminder id.
-CreateRow = tuple[Any, ...]
-# The check_violation of the insert's trigger when a create would pass its assistant's live cap.
-LIVE_CAP = "assistant_live_cap"
 Item = TypeVar("Item")
 Run = Callable[[Pool, Sequence[Item]], Awaitable[Mapping[UUID, asyncpg.Record]]]
 # An item with the future its request awaits.
@@ -93,40 +90,18 @@ class Batcher(Generic[Item]):
                 done.set_result(rows.get(self._key(item)))
 
 
-def create_batcher(live_cap: int = 0) -> Batcher[CreateRow]:
+def create_batcher(live_cap: int = 0, max_batch: int = MAX_BATCH) -> Batcher[NewReminder]:
     """Concurrent creates' rows in shared INSERTs (create_reminders), within ``live_cap``."""
 
-    async def run(pool: Pool, rows: Sequence[CreateRow]) -> Mapping[UUID, asyncpg.Record]:
-        return await insert_rows(pool, rows, live_cap)
+    async def run(pool: Pool, rows: Sequence[NewReminder]) -> Mapping[UUID, asyncpg.Record]:
+        return await create_reminders(pool, rows, live_cap)
 
-    return Batcher(run, lambda row: row[0])
+    return Batcher(run, lambda row: row.id, max_batch)
 
 
 def read_batcher() -> Batcher[UUID]:
     """Concurrent reads by id in shared SELECTs (get_reminders)."""
     return Batcher(fetch_rows, lambda reminder_id: reminder_id)
-
-
-async def insert_rows(
-    db: Pool | Connection, rows: Sequence[CreateRow], live_cap: int = 0
-) -> dict[UUID, asyncpg.Record]:
-    """Run create_reminders on ``rows`` (on a pool, or in a transaction's connection); the
-    reminders written, by id (a row that would pass its assistant's ``live_cap`` is missing)."""
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    if isinstance(db, asyncpg.Pool):
-        # Optimistic first: far from the cap, concurrent creates of an assistant then hold its
-        # counter locked only from the insert's trigger to the commit, not for the whole
-        # statement. A statement that would pass the cap is refused whole, and runs again exact.
-        try:
-            records = await db.fetch(queries["create_reminders"], *columns, live_cap)
-        except asyncpg.CheckViolationError as exc:
-            if exc.constraint_name != LIVE_CAP:
-                raise
-            records = await db.fetch(queries["create_reminders_within_cap"], *columns, live_cap)
-    else:
-        # In the caller's transaction, which a refused statement would abort.
-        records = await db.fetch(queries["create_reminders_within_cap"], *columns, live_cap)
-    return {record["id"]: record for record in records}
 
 
 async def fetch_rows(db: Pool | Connection, ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:

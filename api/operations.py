@@ -13,7 +13,7 @@ import orjson
 import structlog
 
 from api.auth import Principal
-from api.batches import Batcher, CreateRow, insert_rows
+from api.batches import Batcher
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import InvalidSchedule, next_fire
@@ -22,6 +22,7 @@ from core.db import DATABASE_ERRORS, Connection, Pool
 from core.events import event_id_for
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, RetryLater
 from core.queries import queries
+from core.store.reminders import NewReminder, create_reminders
 
 log = structlog.get_logger("api")
 
@@ -114,7 +115,7 @@ async def create_reminder(
     cipher: PayloadCipher,
     live_cap: int = 0,
     idempotency_key: str | None = None,
-    batcher: Batcher[CreateRow] | None = None,
+    batcher: Batcher[NewReminder] | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
@@ -171,7 +172,7 @@ async def _create(
     cipher: PayloadCipher,
     reminder_id: UUID,
     live_cap: int,
-    batcher: Batcher[CreateRow] | None,
+    batcher: Batcher[NewReminder] | None,
 ) -> asyncpg.Record:
     """Work out the first fire and write the reminder, within the live cap; on ``db``, a pool or
     the connection of the caller's transaction."""
@@ -202,37 +203,37 @@ async def _create(
     assert next_run_at is not None
     encrypted = cipher.encrypt(body.payload)
 
-    def values(first_fire: datetime, guessed_from: datetime | None) -> CreateRow:
-        return (
-            reminder_id,
-            body.user_id,
-            body.assistant_id,
-            principal.creator_for(body.assistant_id),
-            body.type,
-            trigger_at,
-            body.cron_expression,
-            body.timezone,
-            encrypted,
-            status,
-            first_fire,
-            body.misfire_policy,
-            body.misfire_grace_seconds,
-            body.ack_required,
-            cipher.key_id,
-            body.start_at,
-            body.until,
-            body.max_runs,
-            policy.gap,
-            policy.repeated,
-            principal.credential_id,
-            _audit_details(principal, type=body.type, next_run_at=first_fire),
-            guessed_from,
+    def values(first_fire: datetime, guessed_from: datetime | None) -> NewReminder:
+        return NewReminder(
+            id=reminder_id,
+            user_id=body.user_id,
+            assistant_id=body.assistant_id,
+            created_by_assistant_id=principal.creator_for(body.assistant_id),
+            type=body.type,
+            trigger_at=trigger_at,
+            cron_expression=body.cron_expression,
+            timezone=body.timezone,
+            payload_ciphertext=encrypted,
+            status=status,
+            next_run_at=first_fire,
+            misfire_policy=body.misfire_policy,
+            misfire_grace_seconds=body.misfire_grace_seconds,
+            ack_required=body.ack_required,
+            payload_key_id=cipher.key_id,
+            start_at=body.start_at,
+            until=body.until,
+            max_runs=body.max_runs,
+            dst_gap=policy.gap,
+            dst_repeated=policy.repeated,
+            actor=principal.credential_id,
+            details=_audit_details(principal, type=body.type, next_run_at=first_fire),
+            guess=guessed_from,
         )
 
-    async def insert(row: CreateRow) -> asyncpg.Record | None:
+    async def insert(row: NewReminder) -> asyncpg.Record | None:
         if batcher is not None and isinstance(db, asyncpg.Pool):
             return await batcher.submit(db, row)  # made with the same cap
-        return (await insert_rows(db, [row], live_cap)).get(reminder_id)
+        return (await create_reminders(db, [row], live_cap)).get(reminder_id)
 
     written = await insert(values(next_run_at, guess))
     if written is None and guess is not None:

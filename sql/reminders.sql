@@ -15,11 +15,10 @@ RETURNING *;
 -- name: create_reminders
 -- New reminders, with their "create" audit rows, in one statement: atomic without BEGIN/COMMIT,
 -- and one round trip and one commit for a whole batch of creates (api/batches.py). One array
--- per column, aligned: $1..$20 as insert_reminder's parameters, then the audit actor ($21) and
--- JSON details ($22) and the clock guess ($23); then, for the whole statement, the live cap ($24,
--- 0: none). A guess, when not NULL, is the moment next_run_at ($11) was computed from on the
+-- per field of core/store/reminders.py's NewReminder, aligned; then, for the whole statement, the
+-- live cap (0: none). A guess, when not NULL, is the moment next_run_at was computed from on the
 -- API's clock, and the row is only written if that guess is right on the database's, i.e.
--- nothing fires between it and now() ($23 <= now() < $11).
+-- nothing fires between it and now() (guess <= now() < next_run_at).
 -- The cap counts the assistant's live reminders in assistant_live_counts, which the insert's
 -- trigger (migration 0012) updates under the counter row's lock, held until the commit. Told the
 -- cap through the transaction's setting reminders.live_cap, the trigger fails the whole statement
@@ -29,16 +28,20 @@ RETURNING *;
 -- Returns the rows written; one with a wrong guess is missing.
 WITH n AS (
     SELECT *
-    FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
-                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::timestamptz[], $12::text[],
-                $13::int[], $14::bool[], $15::text[], $16::timestamptz[], $17::timestamptz[],
-                $18::int[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::timestamptz[])
+    FROM unnest(:id::uuid[], :user_id::bigint[], :assistant_id::uuid[],
+                :created_by_assistant_id::uuid[], :type::text[], :trigger_at::timestamptz[],
+                :cron_expression::text[], :timezone::text[], :payload_ciphertext::bytea[],
+                :status::text[], :next_run_at::timestamptz[], :misfire_policy::text[],
+                :misfire_grace_seconds::int[], :ack_required::bool[], :payload_key_id::text[],
+                :start_at::timestamptz[], :until::timestamptz[], :max_runs::int[],
+                :dst_gap::text[], :dst_repeated::text[], :actor::text[], :details::jsonb[],
+                :guess::timestamptz[])
         AS n(id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
              timezone, payload_ciphertext, status, next_run_at, misfire_policy,
              misfire_grace_seconds, ack_required, payload_key_id, start_at, until, max_runs, dst_gap,
              dst_repeated, actor, details, guess)
     WHERE (n.guess IS NULL OR (n.guess <= now() AND n.next_run_at > now()))
-      AND set_config('reminders.live_cap', $24::int::text, true) IS NOT NULL
+      AND set_config('reminders.live_cap', :live_cap::int::text, true) IS NOT NULL
 ), r AS (
     INSERT INTO reminders (
         id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
@@ -57,7 +60,7 @@ WITH n AS (
 SELECT * FROM r;
 
 -- name: create_reminders_within_cap
--- create_reminders where the cap ($24, 0: none) admits each row on its own: the counter rows of
+-- create_reminders where the cap (0: none) admits each row on its own: the counter rows of
 -- the capped assistants are locked first (created on first use), in assistant order, and only the
 -- rows that fit, in batch order, go in. Creates of one assistant take turns for the whole
 -- statement, so this runs only when create_reminders was refused, or in a caller's transaction,
@@ -65,10 +68,14 @@ SELECT * FROM r;
 -- or a wrong guess) is missing.
 WITH n AS (
     SELECT *
-    FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
-                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::timestamptz[], $12::text[],
-                $13::int[], $14::bool[], $15::text[], $16::timestamptz[], $17::timestamptz[],
-                $18::int[], $19::text[], $20::text[], $21::text[], $22::jsonb[], $23::timestamptz[])
+    FROM unnest(:id::uuid[], :user_id::bigint[], :assistant_id::uuid[],
+                :created_by_assistant_id::uuid[], :type::text[], :trigger_at::timestamptz[],
+                :cron_expression::text[], :timezone::text[], :payload_ciphertext::bytea[],
+                :status::text[], :next_run_at::timestamptz[], :misfire_policy::text[],
+                :misfire_grace_seconds::int[], :ack_required::bool[], :payload_key_id::text[],
+                :start_at::timestamptz[], :until::timestamptz[], :max_runs::int[],
+                :dst_gap::text[], :dst_repeated::text[], :actor::text[], :details::jsonb[],
+                :guess::timestamptz[])
         WITH ORDINALITY
         AS n(id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,
              timezone, payload_ciphertext, status, next_run_at, misfire_policy,
@@ -79,7 +86,7 @@ WITH n AS (
     -- ON CONFLICT DO UPDATE locks the latest version, even one committed after this statement
     -- began (a plain SELECT ... FOR UPDATE would miss a row created meanwhile), and returns it.
     INSERT INTO assistant_live_counts AS c (assistant_id, live)
-    SELECT DISTINCT assistant_id, 0 FROM n WHERE $24::int > 0 ORDER BY assistant_id
+    SELECT DISTINCT assistant_id, 0 FROM n WHERE :live_cap::int > 0 ORDER BY assistant_id
     ON CONFLICT (assistant_id) DO UPDATE SET live = c.live
     RETURNING c.assistant_id, c.live
 ), admitted AS (
@@ -87,7 +94,7 @@ WITH n AS (
         SELECT n.*, row_number() OVER (PARTITION BY n.assistant_id ORDER BY n.place) AS nth FROM n
     ) AS n
     LEFT JOIN counted ON counted.assistant_id = n.assistant_id
-    WHERE $24::int <= 0 OR counted.live + n.nth <= $24::int
+    WHERE :live_cap::int <= 0 OR counted.live + n.nth <= :live_cap::int
 ), r AS (
     INSERT INTO reminders (
         id, user_id, assistant_id, created_by_assistant_id, type, trigger_at, cron_expression,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from cryptography.fernet import Fernet
 
 from core.crypto import PayloadCipher
 from core.db import Pool
 from core.queries import queries
+from core.store.reminders import NewReminder
 
 ASSISTANT_ID = uuid.UUID("3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11")
 # One payload key per test session, fresh each run: the `settings` fixture uses it too.
@@ -19,6 +21,21 @@ TEST_PAYLOAD_KEY = Fernet.generate_key().decode()
 def payload_cipher() -> PayloadCipher:
     """The cipher of the tests' `settings` (REMINDERS_PAYLOAD_KEYS = TEST_PAYLOAD_KEY)."""
     return PayloadCipher([TEST_PAYLOAD_KEY])
+
+
+def new_reminder(next_run_at: datetime, *, payload: str = "{}", **fields: Any) -> NewReminder:
+    """A row for create_reminders: a one-time reminder of ASSISTANT_ID at ``next_run_at``."""
+    cipher = payload_cipher()
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(), "user_id": 1, "assistant_id": ASSISTANT_ID,
+        "created_by_assistant_id": ASSISTANT_ID, "type": "one_time", "trigger_at": next_run_at,
+        "cron_expression": None, "timezone": "UTC", "payload_ciphertext": cipher.encrypt(payload),
+        "status": "pending", "next_run_at": next_run_at, "misfire_policy": "fire_once",
+        "misfire_grace_seconds": 60, "ack_required": True, "payload_key_id": cipher.key_id,
+        "start_at": None, "until": None, "max_runs": None, "dst_gap": "shift",
+        "dst_repeated": "first", "actor": "test", "details": "{}", "guess": None,
+    }  # fmt: skip
+    return NewReminder(**{**values, **fields})
 
 
 async def insert_reminder(

@@ -14,22 +14,26 @@ import pytest
 
 from api import batches
 from api.app import create_app
-from api.batches import CreateRow, create_batcher, read_batcher
+from api.batches import create_batcher, read_batcher
 from core.db import Pool
 from core.settings import Settings
+from core.store.reminders import NewReminder, create_reminders
 from tests.conftest import TEST_API_KEY
-from tests.factories import ASSISTANT_ID, payload_cipher
+from tests.factories import ASSISTANT_ID, new_reminder
 
 
-def row(*, grace: int = 60, guess: datetime | None = None, next_run_at: datetime | None = None) -> CreateRow:
+def row(
+    *, grace: int = 60, guess: datetime | None = None, next_run_at: datetime | None = None
+) -> NewReminder:
     """create_reminders' values for one one-time reminder an hour ahead (or at ``next_run_at``)."""
-    when = next_run_at or datetime.now(UTC) + timedelta(hours=1)
-    cipher = payload_cipher()
-    return (
-        uuid.uuid4(), 7, ASSISTANT_ID, ASSISTANT_ID, "one_time", when, None, "UTC",
-        cipher.encrypt('{"text": "hi"}'), "pending", when, "fire_once", grace, True, cipher.key_id,
-        None, None, None, "shift", "first", "test", '{"type": "one_time"}', guess,
-    )  # fmt: skip
+    return new_reminder(
+        next_run_at or datetime.now(UTC) + timedelta(hours=1),
+        misfire_grace_seconds=grace,
+        guess=guess,
+        user_id=7,
+        payload='{"text": "hi"}',
+        details='{"type": "one_time"}',
+    )
 
 
 def count_batches(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[int]:
@@ -49,7 +53,7 @@ def count_batches(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[int]:
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every create batch written."""
-    return count_batches(monkeypatch, "insert_rows")
+    return count_batches(monkeypatch, "create_reminders")
 
 
 async def test_concurrent_creates_share_statements_and_each_gets_its_row(
@@ -58,14 +62,14 @@ async def test_concurrent_creates_share_statements_and_each_gets_its_row(
     batcher = create_batcher()
     rows = [row() for _ in range(40)]
     written = await asyncio.gather(*(batcher.submit(pool, r) for r in rows))
-    assert [w["id"] for w in written if w is not None] == [r[0] for r in rows]
+    assert [w["id"] for w in written if w is not None] == [r.id for r in rows]
     assert sum(statements) == 40 and len(statements) < 40, statements
     assert await pool.fetchval("SELECT count(*) FROM reminders") == 40
     assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'create'") == 40
 
 
 async def test_batches_are_bounded(pool: Pool, statements: list[int]) -> None:
-    batcher = batches.Batcher(batches.insert_rows, lambda r: r[0], max_batch=5)
+    batcher = create_batcher(max_batch=5)
     await asyncio.gather(*(batcher.submit(pool, row()) for _ in range(23)))
     assert max(statements) <= 5 and sum(statements) == 23
 
@@ -78,7 +82,7 @@ async def test_a_bad_row_fails_only_its_own_create(pool: Pool) -> None:
         *(batcher.submit(pool, r) for r in [*good[:3], bad, *good[3:]]), return_exceptions=True
     )
     assert isinstance(results[3], asyncpg.CheckViolationError)
-    assert [r["id"] for r in results if isinstance(r, asyncpg.Record)] == [g[0] for g in good]
+    assert [r["id"] for r in results if isinstance(r, asyncpg.Record)] == [g.id for g in good]
     assert await pool.fetchval("SELECT count(*) FROM reminders") == 5
     assert await pool.fetchval("SELECT count(*) FROM audit_log") == 5
 
@@ -91,7 +95,7 @@ async def test_a_refused_clock_guess_comes_back_as_none(pool: Pool) -> None:
     kept = row(guess=datetime.now(UTC) - timedelta(seconds=1))
     results = await asyncio.gather(batcher.submit(pool, refused), batcher.submit(pool, kept))
     assert results[0] is None
-    assert results[1] is not None and results[1]["id"] == kept[0]
+    assert results[1] is not None and results[1]["id"] == kept.id
     assert await pool.fetchval("SELECT count(*) FROM audit_log") == 1
 
 
@@ -133,10 +137,10 @@ async def test_the_api_batches_concurrent_creates(
 async def test_concurrent_reads_share_statements(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     sizes = count_batches(monkeypatch, "fetch_rows")
     rows = [row() for _ in range(20)]
-    await batches.insert_rows(pool, rows)
+    await create_reminders(pool, rows)
     missing = uuid.uuid4()
     reader = read_batcher()
-    found = await asyncio.gather(*(reader.submit(pool, r[0]) for r in rows), reader.submit(pool, missing))
-    assert [f["id"] for f in found[:-1] if f is not None] == [r[0] for r in rows]
+    found = await asyncio.gather(*(reader.submit(pool, r.id) for r in rows), reader.submit(pool, missing))
+    assert [f["id"] for f in found[:-1] if f is not None] == [r.id for r in rows]
     assert found[-1] is None
     assert sum(sizes) == 21 and len(sizes) < 21, sizes

@@ -302,7 +302,7 @@ def test_api_execs_the_same_uvicorn_command_as_up(monkeypatch: pytest.MonkeyPatc
 def test_api_and_poller_run_with_the_servers_of_a_running_up(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The URLs `reminders api` and `reminders poller` find in a running `up`'s file reach the code they start."""
+    """The URLs `reminders api` and `reminders poller` take from a running `up` reach the code they start."""
     for name in [k for k in os.environ if k.startswith("REMINDERS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("REMINDERS_DATA_DIR", str(tmp_path))

@@ -8,6 +8,7 @@ create path, and the counter equals COUNT(*) of the live rows after whatever cha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -22,16 +23,17 @@ import pytest
 import redis.asyncio as redis
 
 from api.app import create_app
-from api.batches import LIVE_CAP, Batcher, CreateRow, insert_rows
+from api.batches import Batcher
 from core import migrate
 from core.db import Connection, Pool
 from core.embedded.postgres import with_database
-from core.queries import queries
+from core.queries import named
 from core.settings import Settings
 from core.states import LIVE_STATUSES
+from core.store.reminders import LIVE_CAP, NewReminder, create_reminders
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY, ServiceUrls
-from tests.factories import insert_reminder, payload_cipher
+from tests.factories import insert_reminder, new_reminder
 
 CAP = 15
 ALREADY_LIVE = 3
@@ -75,9 +77,9 @@ class Batches:
         self.live_cap = live_cap
         self.sizes: list[int] = []
 
-    async def run(self, db: Pool, rows: Sequence[CreateRow]) -> dict[uuid.UUID, asyncpg.Record]:
+    async def run(self, db: Pool, rows: Sequence[NewReminder]) -> dict[uuid.UUID, asyncpg.Record]:
         self.sizes.append(len(rows))
-        return await insert_rows(db, rows, self.live_cap)
+        return await create_reminders(db, rows, self.live_cap)
 
 
 @asynccontextmanager
@@ -90,7 +92,7 @@ async def apps(
         for _ in range(count):
             app = create_app(settings)
             app.state.pool = pool
-            app.state.create_batcher = Batcher(batches.run, lambda row: row[0])
+            app.state.create_batcher = Batcher(batches.run, lambda row: row.id)
             clients.append(
                 await stack.enter_async_context(
                     httpx.AsyncClient(
@@ -181,28 +183,24 @@ async def test_a_replayed_create_at_the_cap_returns_the_first_reminder(
 async def test_one_statement_admits_the_rows_within_the_cap_in_order(pool: Pool) -> None:
     """A shared statement (api/batches.py) admits each create on its own: the first ones that fit."""
     await _seed_a(pool)
-    cipher = payload_cipher()
 
-    def row(assistant: uuid.UUID) -> CreateRow:
-        return (
-            uuid.uuid4(), 1, assistant, assistant, "one_time", FAR, None, "UTC",
-            cipher.encrypt("{}"), "pending", FAR, "fire_once", 60, True, cipher.key_id, None, None,
-            None, "shift", "first", "test", "{}", None,
-        )  # fmt: skip
+    def row(assistant: uuid.UUID) -> NewReminder:
+        return new_reminder(FAR, assistant_id=assistant, created_by_assistant_id=assistant)
 
-    def columns(rows: list[CreateRow]) -> list[list[Any]]:
-        return [list(column) for column in zip(*rows, strict=True)]
+    def optimistic(rows: list[NewReminder]) -> tuple[Any, ...]:
+        columns = {f.name: [getattr(r, f.name) for r in rows] for f in dataclasses.fields(NewReminder)}
+        return named["create_reminders"].args({**columns, "live_cap": CAP})
 
     # Far from the cap, the optimistic statement writes the rows at once.
-    assert len(await insert_rows(pool, [row(ASSISTANT_A)], CAP)) == 1
+    assert len(await create_reminders(pool, [row(ASSISTANT_A)], CAP)) == 1
     rows = [row(ASSISTANT_A if n % 2 else ASSISTANT_B) for n in range(40)]
     # Past it, that statement is refused whole (the trigger checks under the counter's lock)...
     with pytest.raises(asyncpg.CheckViolationError) as refused:
-        await pool.fetch(queries["create_reminders"], *columns(rows), CAP)
+        await pool.fetch(named["create_reminders"].sql, *optimistic(rows))
     assert refused.value.constraint_name == LIVE_CAP
-    # ...and insert_rows runs it again exact: A has 4 live, so its first 11 rows; B its first 15.
-    written = await insert_rows(pool, rows, CAP)
-    admitted = Counter((r[2], r[0] in written) for r in rows)
+    # ...and create_reminders runs it again exact: A has 4 live, so its first 11 rows; B its first 15.
+    written = await create_reminders(pool, rows, CAP)
+    admitted = Counter((r.assistant_id, r.id in written) for r in rows)
     assert admitted == {
         (ASSISTANT_A, True): 11,
         (ASSISTANT_A, False): 9,
@@ -210,10 +208,10 @@ async def test_one_statement_admits_the_rows_within_the_cap_in_order(pool: Pool)
         (ASSISTANT_B, False): 5,
     }
     # The earlier rows of each assistant, in the statement's order.
-    assert [r[0] in written for r in rows] == [n < 22 or (n % 2 == 0 and n < 30) for n in range(40)]
+    assert [r.id in written for r in rows] == [n < 22 or (n % 2 == 0 and n < 30) for n in range(40)]
     assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'create'") == len(written) + 1
     # No cap: everything.
-    assert len(await insert_rows(pool, [row(ASSISTANT_A) for _ in range(5)], 0)) == 5
+    assert len(await create_reminders(pool, [row(ASSISTANT_A) for _ in range(5)], 0)) == 5
     await assert_exact(pool)
 
 
