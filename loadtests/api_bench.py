@@ -74,7 +74,7 @@ from cli.up import api_command  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from loadtests.procstat import children, cpu_seconds, machine_busy_ticks  # noqa: E402
-from loadtests.servers import admin, servers, with_database  # noqa: E402
+from loadtests.servers import admin, services, with_database  # noqa: E402
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 TARGETS: dict[str, dict[str, float]] = {
@@ -292,14 +292,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def services(options: Options) -> Iterator[tuple[str, str]]:
-    """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
-        assert redis_url is not None
-        yield database_url, redis_url
 
 
 @contextlib.contextmanager
@@ -570,7 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run both phases and print their JSON lines; 0 only if every target was met."""
     options = parse_args(argv)
     try:
-        with services(options) as (server_url, redis_url), bench_database(server_url, options.keep) as url:
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url), bench_database(server_url, options.keep) as url:
             results = bench(options, url, redis_url)
     except BenchError as exc:
         log(f"failed: {exc}")

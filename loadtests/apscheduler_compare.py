@@ -51,6 +51,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from loadtests import burst  # noqa: E402
+from loadtests.servers import services  # noqa: E402
 
 LIST_PREFIX = "bench:apscheduler:"
 TABLE_NAME = "apscheduler_bench_jobs"
@@ -564,7 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Driver check first: nothing is started or created without one.
         sqlalchemy_url("postgresql://localhost/check")
-        with burst.services(burst_options(options)) as (server_url, redis_url):
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url):
             result = asyncio.run(compare(options, server_url, redis_url))
     except (CompareError, burst.BenchError) as exc:
         log(f"failed: {exc}")

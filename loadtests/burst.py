@@ -39,7 +39,7 @@ import time
 import uuid
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -67,7 +67,7 @@ from loadtests.procstat import (  # noqa: E402
     parent,
     tree_cpu_seconds,
 )
-from loadtests.servers import admin, database_name, servers, stop_processes, with_database  # noqa: E402
+from loadtests.servers import admin, database_name, services, stop_processes, with_database  # noqa: E402
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
 PREFERRED_ZONES = (
@@ -268,14 +268,6 @@ def pick_zones(count: int) -> list[str]:
 def log(message: str) -> None:
     """Progress for the human; stdout carries only the result line."""
     print(f"[burst] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def services(options: Options) -> Iterator[tuple[str, str]]:
-    """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
-        assert redis_url is not None
-        yield database_url, redis_url
 
 
 async def create_database(server_url: str) -> str:
@@ -587,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the JSON line; 0 only if every reminder fired exactly once."""
     options = parse_args(argv)
     try:
-        with services(options) as (server_url, redis_url):
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url):
             result = asyncio.run(bench(options, server_url, redis_url))
     except BenchError as exc:
         log(f"failed: {exc}")

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -56,7 +55,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from core.crypto import PayloadCipher  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.queries import queries  # noqa: E402
-from loadtests.servers import admin, database_name, servers, with_database  # noqa: E402
+from loadtests.servers import admin, database_name, postgres, with_database  # noqa: E402
 
 SMALL_ROWS = 10_000
 DEFAULT_LARGE_ROWS = 1_000_000
@@ -196,13 +195,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 def log(message: str) -> None:
     """Progress for the human; stdout carries only the result lines."""
     print(f"[flat_cost] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def server(options: Options) -> Iterator[str]:
-    """The server URL: the given one, else an embedded PostgreSQL stopped on exit."""
-    with servers(options.database_url, None, options.data_dir, log, redis=False) as (database_url, _):
-        yield database_url
 
 
 async def load(conn: asyncpg.Connection, size: Size, options: Options) -> None:
@@ -403,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the JSON lines; 0 only if the target is met."""
     options = parse_args(argv)
     try:
-        with server(options) as server_url:
+        with postgres(options.database_url, options.data_dir, log) as server_url:
             result = asyncio.run(bench(options, server_url))
     except (BenchError, asyncpg.PostgresError, OSError) as exc:
         log(f"failed: {exc}")

@@ -36,7 +36,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +56,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from core.migrate import upgrade  # noqa: E402
 from core.redis_keys import EVENT_QUEUE  # noqa: E402
-from loadtests.servers import admin, servers, stop_processes, with_database  # noqa: E402
+from loadtests.servers import admin, services, stop_processes, with_database  # noqa: E402
 
 TARGET = {"p50_ms": 5.0, "p99_ms": 50.0}
 ASSISTANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -145,14 +145,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def services(options: Options) -> Iterator[tuple[str, str]]:
-    """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
-        assert redis_url is not None
-        yield database_url, redis_url
 
 
 async def start_services(
@@ -381,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the JSON line; 0 unless an event went missing, twice, or early."""
     options = parse_args(argv)
     try:
-        with services(options) as (server_url, redis_url):
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url):
             result = asyncio.run(bench(options, server_url, redis_url))
     except BenchError as exc:
         log(f"failed: {exc}")
