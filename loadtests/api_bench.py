@@ -65,16 +65,13 @@ import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/api_bench.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from cli.up import api_command
+from core.migrate import upgrade
+from core.settings import Settings
+from loadtests.procstat import children, cpu_seconds, machine_busy_ticks
+from loadtests.servers import admin, services, with_database
 
-from cli.up import api_command  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from loadtests.procstat import children, cpu_seconds, machine_busy_ticks  # noqa: E402
-from loadtests.servers import admin, services, with_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 TARGETS: dict[str, dict[str, float]] = {

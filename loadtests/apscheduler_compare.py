@@ -45,13 +45,10 @@ from urllib.parse import urlsplit
 import orjson
 import redis
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/apscheduler_compare.py` puts only loadtests/ on the path.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from loadtests import burst
+from loadtests.servers import services
 
-from loadtests import burst  # noqa: E402
-from loadtests.servers import services  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LIST_PREFIX = "bench:apscheduler:"
 TABLE_NAME = "apscheduler_bench_jobs"
@@ -288,7 +285,7 @@ def follower(options: Options, url: str, redis_url: str) -> Iterator[None]:
     """A second APScheduler process on the same job store, stopped on exit."""
     import subprocess
 
-    command = [sys.executable, str(Path(__file__).resolve()), "--follower", url, redis_url]
+    command = [sys.executable, "-m", "loadtests.apscheduler_compare", "--follower", url, redis_url]
     command += ["--workers", str(options.workers), "--misfire-grace-time", str(options.misfire_grace_time)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
     try:

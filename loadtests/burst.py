@@ -50,24 +50,21 @@ import orjson
 import redis.asyncio as redis
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/burst.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
-
-from core.cron import validate_cron, zone  # noqa: E402
-from core.crypto import PayloadCipher  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.redis_keys import EVENT_QUEUE  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from loadtests.procstat import (  # noqa: E402
+from core.cron import validate_cron, zone
+from core.crypto import PayloadCipher
+from core.migrate import upgrade
+from core.redis_keys import EVENT_QUEUE
+from core.settings import Settings
+from loadtests.procstat import (
     calibration_ms,
     cpu_seconds,
     machine_busy_ticks,
     parent,
     tree_cpu_seconds,
 )
-from loadtests.servers import admin, database_name, services, stop_processes, with_database  # noqa: E402
+from loadtests.servers import admin, database_name, services, stop_processes, with_database
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
 PREFERRED_ZONES = (
@@ -332,7 +329,6 @@ async def start_pollers(
         # would also measure redeliveries of the first events.
         REMINDERS_ACK_TIMEOUT="3600",
         REMINDERS_POLL_INTERVAL="0.2",
-        PYTHONPATH=os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     )
     for index in range(options.pollers):
         log_path = log_dir / f"poller-{index}.log"

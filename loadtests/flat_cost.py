@@ -47,15 +47,12 @@ from typing import Any
 import asyncpg
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/flat_cost.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from core.crypto import PayloadCipher
+from core.migrate import upgrade
+from core.queries import queries
+from loadtests.servers import admin, database_name, postgres, with_database
 
-from core.crypto import PayloadCipher  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.queries import queries  # noqa: E402
-from loadtests.servers import admin, database_name, postgres, with_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SMALL_ROWS = 10_000
 DEFAULT_LARGE_ROWS = 1_000_000

@@ -49,14 +49,11 @@ import orjson
 import redis.asyncio as redis
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/idle_lag.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from core.migrate import upgrade
+from core.redis_keys import EVENT_QUEUE
+from loadtests.servers import admin, services, stop_processes, with_database
 
-from core.migrate import upgrade  # noqa: E402
-from core.redis_keys import EVENT_QUEUE  # noqa: E402
-from loadtests.servers import admin, services, stop_processes, with_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TARGET = {"p50_ms": 5.0, "p99_ms": 50.0}
 ASSISTANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -165,7 +162,6 @@ async def start_services(
         REMINDERS_LOG_LEVEL="WARNING",
         REMINDERS_METRICS_PORT="0",
         PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     )
     if options.poll_interval is not None:
         env["REMINDERS_POLL_INTERVAL"] = str(options.poll_interval)
