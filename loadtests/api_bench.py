@@ -1,7 +1,7 @@
 """REST API benchmark: the API as a real process, locust headless, creates then reads.
 
-    .venv/bin/python loadtests/api_bench.py                        # embedded servers, 30 s per phase
-    .venv/bin/python loadtests/api_bench.py --duration 20 --users 32 --processes 2 --workers 2 \\
+    .venv/bin/python -m loadtests.api_bench                        # embedded servers, 30 s per phase
+    .venv/bin/python -m loadtests.api_bench --duration 20 --users 32 --processes 2 --workers 2 \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres --redis-url redis://127.0.0.1:6379/9
 
 Without URLs (flags or REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL) it starts the embedded
@@ -186,7 +186,9 @@ class ProcessSampler:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Options from ``argv``; service URLs default to ``REMINDERS_DATABASE_URL`` / ``REDIS_URL``."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.api_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--duration", type=int, default=30, help="seconds per phase (default 30)")
     parser.add_argument("--users", type=int, default=32, help="concurrent locust users (default 32)")

@@ -1,7 +1,7 @@
 """The same burst fired by APScheduler 3.11 with its SQLAlchemy job store and by this service's poller.
 
-    .venv/bin/python loadtests/apscheduler_compare.py                 # 20,000 jobs, embedded servers
-    .venv/bin/python loadtests/apscheduler_compare.py --count 2000 --two-processes
+    .venv/bin/python -m loadtests.apscheduler_compare                 # 20,000 jobs, embedded servers
+    .venv/bin/python -m loadtests.apscheduler_compare --count 2000 --two-processes
 
 APScheduler side: an ``AsyncIOScheduler`` (the docs' choice for asyncio applications, as this service
 is) with ``SQLAlchemyJobStore(url=...)`` on a fresh ``bench_<random>`` database of the same
@@ -10,7 +10,7 @@ job RPUSHes a small JSON event to ``bench:apscheduler:<random>``. The scheduler 
 the jobs are added (timed apart as ``insert_seconds``), then it is resumed: ``seconds`` runs from the
 later of the due moment and the resume until the N-th event is in Redis.
 
-Reminders side: ``loadtests/burst.py``'s ``bench()`` with the same N and one poller process:
+Reminders side: ``loadtests.burst.bench()`` with the same N and one poller process:
 ``seconds`` runs from spawning the poller (its start-up included) until the N-th event is in Redis.
 
 Needs a synchronous PostgreSQL driver for SQLAlchemy (the service itself only uses asyncpg):
@@ -111,7 +111,9 @@ def push_event(index: int, list_name: str) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; URLs fall back to REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.apscheduler_compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--count", type=int, default=20_000, help="jobs / reminders in the burst (default 20000)"

@@ -1,7 +1,7 @@
 """Burst benchmark for the pollers: N recurring reminders all due at once, P pollers drain them.
 
-    .venv/bin/python loadtests/burst.py                      # 100,000 reminders, 1 poller, embedded servers
-    .venv/bin/python loadtests/burst.py --n 10000 --pollers 2 \\
+    .venv/bin/python -m loadtests.burst                      # 100,000 reminders, 1 poller, embedded servers
+    .venv/bin/python -m loadtests.burst --n 10000 --pollers 2 \\
         --database-url postgresql://postgres@127.0.0.1:5432/test --redis-url redis://127.0.0.1:6379/9
 
 Without URLs (flags or REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL) it starts the embedded
@@ -180,7 +180,9 @@ class PollerProcess:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; URLs fall back to the REMINDERS_* environment."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.burst",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--n", type=int, default=100_000, help="reminders to seed (default 100000)")
     parser.add_argument("--pollers", type=int, default=1, help="poller processes (default 1)")

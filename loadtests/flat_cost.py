@@ -1,8 +1,8 @@
 """Flat poll cost (issue 7, target 4): claiming a batch of due reminders costs the same at any table size.
 
-    .venv/bin/python loadtests/flat_cost.py                  # 10,000 vs 1,000,000 stored reminders
-    .venv/bin/python loadtests/flat_cost.py --full           # 10,000 vs 10,000,000
-    .venv/bin/python loadtests/flat_cost.py --large 200000 --database-url postgresql://postgres@127.0.0.1:5432/x
+    .venv/bin/python -m loadtests.flat_cost                  # 10,000 vs 1,000,000 stored reminders
+    .venv/bin/python -m loadtests.flat_cost --full           # 10,000 vs 10,000,000
+    .venv/bin/python -m loadtests.flat_cost --large 200000 --database-url postgresql://postgres@127.0.0.1:5432/x
 
 Without ``--database-url`` (or REMINDERS_DATABASE_URL) it starts the embedded PostgreSQL under
 ``--data-dir`` (default ``.data/flat_cost``) and stops it at the end.
@@ -144,7 +144,9 @@ class Size:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; the server URL falls back to REMINDERS_DATABASE_URL."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.flat_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument(

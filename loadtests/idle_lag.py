@@ -1,7 +1,7 @@
 """Idle-lag benchmark: how late does a lone one-time reminder reach Redis after its trigger_at?
 
-    .venv/bin/python loadtests/idle_lag.py                   # 200 samples, embedded servers
-    .venv/bin/python loadtests/idle_lag.py --samples 50 \\
+    .venv/bin/python -m loadtests.idle_lag                   # 200 samples, embedded servers
+    .venv/bin/python -m loadtests.idle_lag --samples 50 \\
         --database-url postgresql://postgres@127.0.0.1:5432/test --redis-url redis://127.0.0.1:6379/9
 
 Without URLs (flags or REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL) it starts the embedded
@@ -93,7 +93,9 @@ class Service:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; URLs fall back to the REMINDERS_* environment."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.idle_lag",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--samples", type=int, default=200, help="reminders to time (default 200)")
     parser.add_argument(

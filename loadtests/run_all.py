@@ -1,8 +1,8 @@
 """Every benchmark of issue 7 in turn (what `make bench` runs), then one table of figures and targets.
 
-    .venv/bin/python loadtests/run_all.py            # sizes that fit in about 10 minutes
-    .venv/bin/python loadtests/run_all.py --full     # the 1M burst and the 10M flat-cost table too
-    .venv/bin/python loadtests/run_all.py --only burst_shared --only idle_lag
+    .venv/bin/python -m loadtests.run_all            # sizes that fit in about 10 minutes
+    .venv/bin/python -m loadtests.run_all --full     # the 1M burst and the 10M flat-cost table too
+    .venv/bin/python -m loadtests.run_all --only burst_shared --only idle_lag
 
 Each benchmark runs as its own process, one after another (they would skew each other on a small
 machine), with embedded servers of its own unless REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL are
@@ -58,7 +58,9 @@ RUNS = (
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.run_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--full", action="store_true", help="the issue's full sizes (1M burst, 10M rows)")
     parser.add_argument("--only", action="append", choices=[r.name for r in RUNS], help="run just these")
