@@ -62,7 +62,7 @@ pytest: $(STAMP)
 
 # FULL=1 adds the issue's full sizes (the 1M burst, the 10M-row table): allow about 20 minutes more.
 bench: $(STAMP)
-	$(BIN)/python loadtests/run_all.py $(if $(FULL),--full)
+	$(BIN)/python -m loadtests.run_all $(if $(FULL),--full)
 
 clean:
 	rm -rf $(VENV) .data

@@ -1,7 +1,7 @@
 """REST API benchmark: the API as a real process, locust headless, creates then reads.
 
-    .venv/bin/python loadtests/api_bench.py                        # embedded servers, 30 s per phase
-    .venv/bin/python loadtests/api_bench.py --duration 20 --users 32 --processes 2 --workers 2 \\
+    .venv/bin/python -m loadtests.api_bench                        # embedded servers, 30 s per phase
+    .venv/bin/python -m loadtests.api_bench --duration 20 --users 32 --processes 2 --workers 2 \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres --redis-url redis://127.0.0.1:6379/9
 
 Without URLs (flags or REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL) it starts the embedded
@@ -65,16 +65,13 @@ import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/api_bench.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from cli.up import api_command
+from core.migrate import upgrade
+from core.settings import Settings
+from loadtests.procstat import children, cpu_seconds, machine_busy_ticks
+from loadtests.servers import admin, services, with_database
 
-from cli.up import api_command  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from loadtests.procstat import children, cpu_seconds, machine_busy_ticks  # noqa: E402
-from loadtests.servers import admin, servers, with_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
 TARGETS: dict[str, dict[str, float]] = {
@@ -189,7 +186,9 @@ class ProcessSampler:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Options from ``argv``; service URLs default to ``REMINDERS_DATABASE_URL`` / ``REDIS_URL``."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.api_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--duration", type=int, default=30, help="seconds per phase (default 30)")
     parser.add_argument("--users", type=int, default=32, help="concurrent locust users (default 32)")
@@ -292,14 +291,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def services(options: Options) -> Iterator[tuple[str, str]]:
-    """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
-        assert redis_url is not None
-        yield database_url, redis_url
 
 
 @contextlib.contextmanager
@@ -570,7 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run both phases and print their JSON lines; 0 only if every target was met."""
     options = parse_args(argv)
     try:
-        with services(options) as (server_url, redis_url), bench_database(server_url, options.keep) as url:
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url), bench_database(server_url, options.keep) as url:
             results = bench(options, url, redis_url)
     except BenchError as exc:
         log(f"failed: {exc}")

@@ -1,7 +1,7 @@
 """The same burst fired by APScheduler 3.11 with its SQLAlchemy job store and by this service's poller.
 
-    .venv/bin/python loadtests/apscheduler_compare.py                 # 20,000 jobs, embedded servers
-    .venv/bin/python loadtests/apscheduler_compare.py --count 2000 --two-processes
+    .venv/bin/python -m loadtests.apscheduler_compare                 # 20,000 jobs, embedded servers
+    .venv/bin/python -m loadtests.apscheduler_compare --count 2000 --two-processes
 
 APScheduler side: an ``AsyncIOScheduler`` (the docs' choice for asyncio applications, as this service
 is) with ``SQLAlchemyJobStore(url=...)`` on a fresh ``bench_<random>`` database of the same
@@ -10,7 +10,7 @@ job RPUSHes a small JSON event to ``bench:apscheduler:<random>``. The scheduler 
 the jobs are added (timed apart as ``insert_seconds``), then it is resumed: ``seconds`` runs from the
 later of the due moment and the resume until the N-th event is in Redis.
 
-Reminders side: ``loadtests/burst.py``'s ``bench()`` with the same N and one poller process:
+Reminders side: ``loadtests.burst.bench()`` with the same N and one poller process:
 ``seconds`` runs from spawning the poller (its start-up included) until the N-th event is in Redis.
 
 Needs a synchronous PostgreSQL driver for SQLAlchemy (the service itself only uses asyncpg):
@@ -45,12 +45,10 @@ from urllib.parse import urlsplit
 import orjson
 import redis
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/apscheduler_compare.py` puts only loadtests/ on the path.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from loadtests import burst
+from loadtests.servers import services
 
-from loadtests import burst  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LIST_PREFIX = "bench:apscheduler:"
 TABLE_NAME = "apscheduler_bench_jobs"
@@ -113,7 +111,9 @@ def push_event(index: int, list_name: str) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; URLs fall back to REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.apscheduler_compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--count", type=int, default=20_000, help="jobs / reminders in the burst (default 20000)"
@@ -287,7 +287,7 @@ def follower(options: Options, url: str, redis_url: str) -> Iterator[None]:
     """A second APScheduler process on the same job store, stopped on exit."""
     import subprocess
 
-    command = [sys.executable, str(Path(__file__).resolve()), "--follower", url, redis_url]
+    command = [sys.executable, "-m", "loadtests.apscheduler_compare", "--follower", url, redis_url]
     command += ["--workers", str(options.workers), "--misfire-grace-time", str(options.misfire_grace_time)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
     try:
@@ -564,7 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Driver check first: nothing is started or created without one.
         sqlalchemy_url("postgresql://localhost/check")
-        with burst.services(burst_options(options)) as (server_url, redis_url):
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url):
             result = asyncio.run(compare(options, server_url, redis_url))
     except (CompareError, burst.BenchError) as exc:
         log(f"failed: {exc}")

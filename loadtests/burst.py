@@ -1,7 +1,7 @@
 """Burst benchmark for the pollers: N recurring reminders all due at once, P pollers drain them.
 
-    .venv/bin/python loadtests/burst.py                      # 100,000 reminders, 1 poller, embedded servers
-    .venv/bin/python loadtests/burst.py --n 10000 --pollers 2 \\
+    .venv/bin/python -m loadtests.burst                      # 100,000 reminders, 1 poller, embedded servers
+    .venv/bin/python -m loadtests.burst --n 10000 --pollers 2 \\
         --database-url postgresql://postgres@127.0.0.1:5432/test --redis-url redis://127.0.0.1:6379/9
 
 Without URLs (flags or REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL) it starts the embedded
@@ -39,7 +39,7 @@ import time
 import uuid
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,24 +50,21 @@ import orjson
 import redis.asyncio as redis
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/burst.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
-
-from core.cron import validate_cron, zone  # noqa: E402
-from core.crypto import PayloadCipher  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.redis_keys import EVENT_QUEUE  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from loadtests.procstat import (  # noqa: E402
+from core.cron import validate_cron, zone
+from core.crypto import PayloadCipher
+from core.migrate import upgrade
+from core.redis_keys import EVENT_QUEUE
+from core.settings import Settings
+from loadtests.procstat import (
     calibration_ms,
     cpu_seconds,
     machine_busy_ticks,
     parent,
     tree_cpu_seconds,
 )
-from loadtests.servers import admin, database_name, servers, stop_processes, with_database  # noqa: E402
+from loadtests.servers import admin, database_name, services, stop_processes, with_database
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Zones with a mix of offsets and DST rules, so the burst exercises more than one croniter path.
 PREFERRED_ZONES = (
@@ -183,7 +180,9 @@ class PollerProcess:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; URLs fall back to the REMINDERS_* environment."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.burst",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--n", type=int, default=100_000, help="reminders to seed (default 100000)")
     parser.add_argument("--pollers", type=int, default=1, help="poller processes (default 1)")
@@ -270,14 +269,6 @@ def log(message: str) -> None:
     print(f"[burst] {message}", file=sys.stderr, flush=True)
 
 
-@contextlib.contextmanager
-def services(options: Options) -> Iterator[tuple[str, str]]:
-    """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
-        assert redis_url is not None
-        yield database_url, redis_url
-
-
 async def create_database(server_url: str) -> str:
     """Create an empty ``bench_<random>`` database on the server; return its URL."""
     name = f"bench_{secrets.token_hex(4)}"
@@ -340,7 +331,6 @@ async def start_pollers(
         # would also measure redeliveries of the first events.
         REMINDERS_ACK_TIMEOUT="3600",
         REMINDERS_POLL_INTERVAL="0.2",
-        PYTHONPATH=os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     )
     for index in range(options.pollers):
         log_path = log_dir / f"poller-{index}.log"
@@ -587,7 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the JSON line; 0 only if every reminder fired exactly once."""
     options = parse_args(argv)
     try:
-        with services(options) as (server_url, redis_url):
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url):
             result = asyncio.run(bench(options, server_url, redis_url))
     except BenchError as exc:
         log(f"failed: {exc}")

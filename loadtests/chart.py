@@ -1,7 +1,7 @@
 """The chart of docs/benchmarks.md from a `make bench` results file: throughput vs pollers, fire lag.
 
-    .venv/bin/python loadtests/chart.py     # .data/bench/results.jsonl -> docs/benchmarks.png
-    .venv/bin/python loadtests/chart.py --results r.jsonl --out chart.png
+    .venv/bin/python -m loadtests.chart     # .data/bench/results.jsonl -> docs/benchmarks.png
+    .venv/bin/python -m loadtests.chart --results r.jsonl --out chart.png
 
 The newest line of each run name is used.
 """
@@ -73,7 +73,9 @@ def draw(results: dict[str, dict[str, Any]], out: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Read the results, write the PNG."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.chart",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--results", type=Path, default=PROJECT_ROOT / ".data" / "bench" / "results.jsonl")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "benchmarks.png")

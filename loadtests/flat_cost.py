@@ -1,8 +1,8 @@
 """Flat poll cost (issue 7, target 4): claiming a batch of due reminders costs the same at any table size.
 
-    .venv/bin/python loadtests/flat_cost.py                  # 10,000 vs 1,000,000 stored reminders
-    .venv/bin/python loadtests/flat_cost.py --full           # 10,000 vs 10,000,000
-    .venv/bin/python loadtests/flat_cost.py --large 200000 --database-url postgresql://postgres@127.0.0.1:5432/x
+    .venv/bin/python -m loadtests.flat_cost                  # 10,000 vs 1,000,000 stored reminders
+    .venv/bin/python -m loadtests.flat_cost --full           # 10,000 vs 10,000,000
+    .venv/bin/python -m loadtests.flat_cost --large 200000 --database-url postgresql://postgres@127.0.0.1:5432/x
 
 Without ``--database-url`` (or REMINDERS_DATABASE_URL) it starts the embedded PostgreSQL under
 ``--data-dir`` (default ``.data/flat_cost``) and stops it at the end.
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -48,15 +47,12 @@ from typing import Any
 import asyncpg
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/flat_cost.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from core.crypto import PayloadCipher
+from core.migrate import upgrade
+from core.queries import queries
+from loadtests.servers import admin, database_name, postgres, with_database
 
-from core.crypto import PayloadCipher  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.queries import queries  # noqa: E402
-from loadtests.servers import admin, database_name, servers, with_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SMALL_ROWS = 10_000
 DEFAULT_LARGE_ROWS = 1_000_000
@@ -148,7 +144,9 @@ class Size:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; the server URL falls back to REMINDERS_DATABASE_URL."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.flat_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument(
@@ -196,13 +194,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 def log(message: str) -> None:
     """Progress for the human; stdout carries only the result lines."""
     print(f"[flat_cost] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def server(options: Options) -> Iterator[str]:
-    """The server URL: the given one, else an embedded PostgreSQL stopped on exit."""
-    with servers(options.database_url, None, options.data_dir, log, redis=False) as (database_url, _):
-        yield database_url
 
 
 async def load(conn: asyncpg.Connection, size: Size, options: Options) -> None:
@@ -403,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the JSON lines; 0 only if the target is met."""
     options = parse_args(argv)
     try:
-        with server(options) as server_url:
+        with postgres(options.database_url, options.data_dir, log) as server_url:
             result = asyncio.run(bench(options, server_url))
     except (BenchError, asyncpg.PostgresError, OSError) as exc:
         log(f"failed: {exc}")

@@ -1,7 +1,7 @@
 """Idle-lag benchmark: how late does a lone one-time reminder reach Redis after its trigger_at?
 
-    .venv/bin/python loadtests/idle_lag.py                   # 200 samples, embedded servers
-    .venv/bin/python loadtests/idle_lag.py --samples 50 \\
+    .venv/bin/python -m loadtests.idle_lag                   # 200 samples, embedded servers
+    .venv/bin/python -m loadtests.idle_lag --samples 50 \\
         --database-url postgresql://postgres@127.0.0.1:5432/test --redis-url redis://127.0.0.1:6379/9
 
 Without URLs (flags or REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL) it starts the embedded
@@ -36,7 +36,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,14 +49,11 @@ import orjson
 import redis.asyncio as redis
 from cryptography.fernet import Fernet
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    # `python loadtests/idle_lag.py` puts only loadtests/ on the path; the project packages sit above.
-    sys.path.insert(0, str(PROJECT_ROOT))
+from core.migrate import upgrade
+from core.redis_keys import EVENT_QUEUE
+from loadtests.servers import admin, services, stop_processes, with_database
 
-from core.migrate import upgrade  # noqa: E402
-from core.redis_keys import EVENT_QUEUE  # noqa: E402
-from loadtests.servers import admin, servers, stop_processes, with_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TARGET = {"p50_ms": 5.0, "p99_ms": 50.0}
 ASSISTANT_ID = "00000000-0000-4000-8000-000000000001"
@@ -96,7 +93,9 @@ class Service:
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     """Read the command line; URLs fall back to the REMINDERS_* environment."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.idle_lag",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--samples", type=int, default=200, help="reminders to time (default 200)")
     parser.add_argument(
@@ -147,14 +146,6 @@ def free_port() -> int:
         return port
 
 
-@contextlib.contextmanager
-def services(options: Options) -> Iterator[tuple[str, str]]:
-    """The (database, Redis) server URLs: the given ones, else embedded servers stopped on exit."""
-    with servers(options.database_url, options.redis_url, options.data_dir, log) as (database_url, redis_url):
-        assert redis_url is not None
-        yield database_url, redis_url
-
-
 async def start_services(
     options: Options, database_url: str, redis_url: str, api_key: str, log_dir: Path
 ) -> tuple[list[Service], str]:
@@ -173,7 +164,6 @@ async def start_services(
         REMINDERS_LOG_LEVEL="WARNING",
         REMINDERS_METRICS_PORT="0",
         PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     )
     if options.poll_interval is not None:
         env["REMINDERS_POLL_INTERVAL"] = str(options.poll_interval)
@@ -381,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the JSON line; 0 unless an event went missing, twice, or early."""
     options = parse_args(argv)
     try:
-        with services(options) as (server_url, redis_url):
+        servers = services(options.database_url, options.redis_url, options.data_dir, log)
+        with servers as (server_url, redis_url):
             result = asyncio.run(bench(options, server_url, redis_url))
     except BenchError as exc:
         log(f"failed: {exc}")

@@ -1,8 +1,8 @@
 """Every benchmark of issue 7 in turn (what `make bench` runs), then one table of figures and targets.
 
-    .venv/bin/python loadtests/run_all.py            # sizes that fit in about 10 minutes
-    .venv/bin/python loadtests/run_all.py --full     # the 1M burst and the 10M flat-cost table too
-    .venv/bin/python loadtests/run_all.py --only burst_shared --only idle_lag
+    .venv/bin/python -m loadtests.run_all            # sizes that fit in about 10 minutes
+    .venv/bin/python -m loadtests.run_all --full     # the 1M burst and the 10M flat-cost table too
+    .venv/bin/python -m loadtests.run_all --only burst_shared --only idle_lag
 
 Each benchmark runs as its own process, one after another (they would skew each other on a small
 machine), with embedded servers of its own unless REMINDERS_DATABASE_URL / REMINDERS_REDIS_URL are
@@ -25,40 +25,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from loadtests.procstat import calibration_ms
 
-from loadtests.procstat import calibration_ms  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class Run:
-    """One benchmark invocation: its name, script and arguments (normal and --full sizes)."""
+    """One benchmark invocation: its name, module (``loadtests.<module>``) and arguments (normal and
+    --full sizes)."""
 
     name: str
-    script: str
+    module: str
     args: tuple[str, ...]
     full_args: tuple[str, ...] | None = None
 
 
 RUNS = (
-    Run("burst_shared", "burst.py", ("--n", "100000", "--target", "20000"),
+    Run("burst_shared", "burst", ("--n", "100000", "--target", "20000"),
         ("--n", "1000000", "--target", "20000", "--timeout", "1200")),
-    Run("burst_two_pollers", "burst.py", ("--n", "100000", "--pollers", "2", "--target", "22000"),
+    Run("burst_two_pollers", "burst", ("--n", "100000", "--pollers", "2", "--target", "22000"),
         ("--n", "1000000", "--pollers", "2", "--target", "22000", "--timeout", "1200")),
-    Run("burst_diverse", "burst.py", ("--n", "50000", "--diverse", "--target", "8000"),
+    Run("burst_diverse", "burst", ("--n", "50000", "--diverse", "--target", "8000"),
         ("--n", "200000", "--diverse", "--target", "8000", "--timeout", "1200")),
-    Run("idle_lag", "idle_lag.py", ("--samples", "200")),
-    Run("flat_cost", "flat_cost.py", (), ("--full",)),
-    Run("api", "api_bench.py", ("--duration", "30")),
-    Run("apscheduler_compare", "apscheduler_compare.py", ("--count", "20000")),
+    Run("idle_lag", "idle_lag", ("--samples", "200")),
+    Run("flat_cost", "flat_cost", (), ("--full",)),
+    Run("api", "api_bench", ("--duration", "30")),
+    Run("apscheduler_compare", "apscheduler_compare", ("--count", "20000")),
 )  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m loadtests.run_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--full", action="store_true", help="the issue's full sizes (1M burst, 10M rows)")
     parser.add_argument("--only", action="append", choices=[r.name for r in RUNS], help="run just these")
@@ -69,7 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(bench: Run, full: bool) -> tuple[list[dict[str, Any]], int, float]:
     """Run one benchmark; its JSON lines (stderr passes through), exit status and wall time."""
     args = bench.full_args if full and bench.full_args is not None else bench.args
-    argv = [sys.executable, str(PROJECT_ROOT / "loadtests" / bench.script), *args]
+    # -m with cwd = the project root: the child imports this checkout's loadtests (and core...).
+    argv = [sys.executable, "-m", f"loadtests.{bench.module}", *args]
     print(f"\n==> {bench.name}: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     began = time.monotonic()
     done = subprocess.run(argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, check=False)

@@ -14,34 +14,42 @@ import asyncpg
 
 
 @contextlib.contextmanager
-def servers(
-    database_url: str | None,
-    redis_url: str | None,
-    data_dir: Path,
-    log: Callable[[str], None],
-    *,
-    redis: bool = True,
-) -> Iterator[tuple[str, str | None]]:
+def postgres(database_url: str | None, data_dir: Path, log: Callable[[str], None]) -> Iterator[str]:
+    """The PostgreSQL server URL: the given one, else an embedded server under ``data_dir/postgres``
+    stopped on exit (unless it was already running: then it is someone else's to stop)."""
+    if database_url:
+        yield database_url
+        return
+    from core.embedded.postgres import start_postgres
+
+    log(f"starting embedded PostgreSQL under {data_dir / 'postgres'}")
+    server = start_postgres(data_dir / "postgres")
+    try:
+        yield server.url
+    finally:
+        if not server.adopted:
+            server.stop()
+
+
+@contextlib.contextmanager
+def services(
+    database_url: str | None, redis_url: str | None, data_dir: Path, log: Callable[[str], None]
+) -> Iterator[tuple[str, str]]:
     """The (database, Redis) server URLs: the given ones, else embedded servers under ``data_dir``
-    stopped on exit. ``redis=False``: no Redis is started (its URL stays None)."""
-    with contextlib.ExitStack() as stack:
-        if not database_url:
-            from core.embedded.postgres import start_postgres
+    stopped on exit. Each benchmark passes its own ``data_dir``: two sharing one would stop each
+    other's Redis."""
+    with postgres(database_url, data_dir, log) as server_url:
+        if redis_url:
+            yield server_url, redis_url
+            return
+        from core.embedded.redis import start_redis
 
-            log(f"starting embedded PostgreSQL under {data_dir / 'postgres'}")
-            postgres = start_postgres(data_dir / "postgres")
-            if not postgres.adopted:
-                # An adopted server was left running by someone else: not ours to stop.
-                stack.callback(postgres.stop)
-            database_url = postgres.url
-        if redis and not redis_url:
-            from core.embedded.redis import start_redis
-
-            log(f"starting embedded Redis under {data_dir / 'redis'}")
-            server = start_redis(data_dir / "redis")
-            stack.callback(server.stop)
-            redis_url = server.url
-        yield database_url, redis_url
+        log(f"starting embedded Redis under {data_dir / 'redis'}")
+        redis_server = start_redis(data_dir / "redis")
+        try:
+            yield server_url, redis_server.url
+        finally:
+            redis_server.stop()
 
 
 def with_database(url: str, name: str) -> str:

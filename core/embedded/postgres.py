@@ -39,7 +39,7 @@ PORT_FILE = "reminders.port"
 # Sized for a burst of a million fires: with the defaults (128 MB of buffers, 1 GB of WAL between
 # checkpoints) the server checkpointed every ~10 s through the burst, and each checkpoint made the
 # next touch of every page log a full 8 kB image: 63 µs of PostgreSQL CPU per fire, 51 µs with these
-# (loadtests/burst.py --n 1000000). Shared memory is only committed as it is touched.
+# (python -m loadtests.burst --n 1000000). Shared memory is only committed as it is touched.
 SERVER_OPTIONS = (
     "-c", "max_connections=200",
     "-c", "shared_buffers=1GB",

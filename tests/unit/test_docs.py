@@ -162,6 +162,34 @@ def test_relative_links_resolve(page: str) -> None:
         assert path.exists(), f"{page} links {target}, which does not exist"
 
 
+# -- benchmark commands -----------------------------------------------------------------------------
+
+# Where the benchmarks' command lines are written down: the README, the docs, `make bench` and the
+# scripts' own docstrings (their --help).
+BENCH_SOURCES = sorted(
+    {README, ROOT / "Makefile", *(ROOT / "docs").glob("*.md"), *(ROOT / "loadtests").glob("*.py")}
+)
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("source", BENCH_SOURCES, ids=_relative)
+def test_benchmark_commands_name_runnable_modules(source: Path) -> None:
+    for name in re.findall(r"-m loadtests\.(\w+)", source.read_text()):
+        module = ROOT / "loadtests" / f"{name}.py"
+        assert module.is_file(), f"{_relative(source)} runs loadtests.{name}, which does not exist"
+        assert 'if __name__ == "__main__":' in module.read_text(), f"loadtests.{name} cannot be run"
+
+
+@pytest.mark.parametrize("source", BENCH_SOURCES, ids=_relative)
+def test_benchmarks_are_not_run_by_path(source: Path) -> None:
+    # `python loadtests/x.py` cannot import the loadtests package: -m from the repo root can.
+    found = re.findall(r"python\S* loadtests/\w+\.py", source.read_text())
+    assert not found, f"{_relative(source)}: {found}; write python -m loadtests.<name>"
+
+
 # -- metrics ----------------------------------------------------------------------------------------
 
 
