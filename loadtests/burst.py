@@ -331,6 +331,8 @@ async def start_pollers(
         # would also measure redeliveries of the first events.
         REMINDERS_ACK_TIMEOUT="3600",
         REMINDERS_POLL_INTERVAL="0.2",
+        # No metrics server: two pollers would both try port 9100 (and a service already there).
+        REMINDERS_METRICS_PORT="0",
     )
     for index in range(options.pollers):
         log_path = log_dir / f"poller-{index}.log"
