@@ -15,6 +15,7 @@ from core.db import Connection, Pool
 from core.events import Occurrence, event_id_for, format_time
 from core.exceptions import PayloadCryptoError
 from core.queries import queries
+from core.store.fires import RecordFires, record_fires
 from poller.advance import Fire, plan
 from poller.unreadable import fetch_due
 
@@ -193,22 +194,24 @@ async def claim_batch(
             # After the push: a quarantined row leaves its assistant's live count, whose row this
             # locks until the commit (migration 0012), and a Redis call must not hold up creates.
             await conn.execute(queries["quarantine_reminders"], batch.quarantined, fired_at)
-        inserted = await conn.fetch(
-            queries["record_fires"],
-            batch.ids,
-            batch.next_runs,
-            batch.statuses,
-            batch.fired,
-            batch.event_ids,
-            batch.event_reminders,
-            batch.scheduled,
-            batch.late,
-            fired_at,
-            POLLER_ACTOR,
-            batch.ack_required,
-            pushed is not None,
-            push_first.ack_timeout if push_first is not None else 0.0,
-            batch.fire_details,
+        inserted = await record_fires(
+            conn,
+            RecordFires(
+                reminder_ids=batch.ids,
+                next_run_at=batch.next_runs,
+                status=batch.statuses,
+                fired=batch.fired,
+                event_ids=batch.event_ids,
+                event_reminder_ids=batch.event_reminders,
+                scheduled_for=batch.scheduled,
+                late=batch.late,
+                ack_required=batch.ack_required,
+                fire_details=batch.fire_details,
+                fired_at=fired_at,
+                actor=POLLER_ACTOR,
+                pushed=pushed is not None,
+                ack_timeout=push_first.ack_timeout if push_first is not None else 0.0,
+            ),
         )
         if pushed is not None and pushed.earlier and occurrences is not None:
             occurrences = await _keep_first_triggered_at(conn, occurrences, pushed.earlier)

@@ -14,37 +14,39 @@ LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
 -- name: record_fires
--- In one statement: move each claimed reminder on ($1 ids, $2 next_run_at, $3 status, $4 how many
--- occurrences it sent), write one delivery per occurrence sent ($5 event ids, $6 reminder ids,
--- $7 scheduled_for, $8 late, $11 whether its reminder expects an ack), all at $9, and audit each
--- new one as a fire by actor $10. When $12 is true the events are already in Redis (pushed inside
--- this transaction) and the deliveries start as sent, with the redelivery time set as mark_sent
--- sets it for a first attempt (the ack timeout, $13 s, plus up to 20 % jitter); else they start
--- pending, for the caller or the sweep to push. The unique (reminder_id, scheduled_for) key stops
--- an occurrence from being recorded twice; RETURNING names the new deliveries, and only those are
--- audited, with the details $14 (aligned with $5). The details come built from Python: spelling
--- the time in SQL (to_char) cost PostgreSQL more per fire than parsing the JSON text does.
+-- In one statement: move each claimed reminder on (reminder_ids, with its next_run_at, status and
+-- how many occurrences it sent, fired), write one delivery per occurrence sent (event_ids, with
+-- the reminder, scheduled_for, late and whether its reminder expects an ack), all at fired_at,
+-- and audit each new one as a fire by actor. When pushed is true the events are already in Redis
+-- (pushed inside this transaction) and the deliveries start as sent, with the redelivery time set
+-- as mark_sent sets it for a first attempt (ack_timeout seconds, plus up to 20 % jitter); else they
+-- start pending, for the caller or the sweep to push. The unique (reminder_id, scheduled_for) key
+-- stops an occurrence from being recorded twice; RETURNING names the new deliveries, and only
+-- those are audited, with their fire_details (aligned with event_ids). The details come built
+-- from Python: spelling the time in SQL (to_char) cost PostgreSQL more per fire than parsing the
+-- JSON text does. Parameters: core/store/fires.py, RecordFires.
 WITH moved AS (
     UPDATE reminders AS r
     SET next_run_at = f.next_run_at,
         status = f.status,
-        last_triggered_at = CASE WHEN f.fired > 0 THEN $9 ELSE r.last_triggered_at END,
+        last_triggered_at = CASE WHEN f.fired > 0 THEN :fired_at ELSE r.last_triggered_at END,
         runs_count = r.runs_count + f.fired,
-        updated_at = $9
-    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[])
+        updated_at = :fired_at
+    FROM unnest(:reminder_ids::uuid[], :next_run_at::timestamptz[], :status::text[], :fired::int[])
         AS f(id, next_run_at, status, fired)
     WHERE r.id = f.id
 ), recorded AS (
     INSERT INTO deliveries (event_id, reminder_id, scheduled_for, attempt, state, late, created_at,
                             updated_at, sent_at, next_attempt_at)
     SELECT o.event_id, o.reminder_id, o.scheduled_for, 1,
-           CASE WHEN $12::bool THEN 'sent' ELSE 'pending' END, o.late, $9,
-           CASE WHEN $12::bool THEN t.pushed ELSE $9 END,
-           CASE WHEN $12::bool THEN t.pushed END,
-           CASE WHEN $12::bool AND o.ack_required THEN
-               t.pushed + make_interval(secs => $13::float8 * (1 + random() * 0.2))
+           CASE WHEN :pushed::bool THEN 'sent' ELSE 'pending' END, o.late, :fired_at,
+           CASE WHEN :pushed::bool THEN t.pushed ELSE :fired_at END,
+           CASE WHEN :pushed::bool THEN t.pushed END,
+           CASE WHEN :pushed::bool AND o.ack_required THEN
+               t.pushed + make_interval(secs => :ack_timeout::float8 * (1 + random() * 0.2))
            END
-    FROM unnest($5::uuid[], $6::uuid[], $7::timestamptz[], $8::bool[], $11::bool[])
+    FROM unnest(:event_ids::uuid[], :event_reminder_ids::uuid[], :scheduled_for::timestamptz[],
+                :late::bool[], :ack_required::bool[])
         AS o(event_id, reminder_id, scheduled_for, late, ack_required),
         -- Read once, after the push returned: the moment Redis is known to hold the events.
         (SELECT clock_timestamp() AS pushed) AS t
@@ -52,8 +54,9 @@ WITH moved AS (
     RETURNING event_id
 ), audited AS (
     INSERT INTO audit_log (actor, action, reminder_id, details)
-    SELECT $10, 'fire', a.reminder_id, a.details
-    FROM unnest($5::uuid[], $6::uuid[], $14::jsonb[]) AS a(event_id, reminder_id, details)
+    SELECT :actor, 'fire', a.reminder_id, a.details
+    FROM unnest(:event_ids::uuid[], :event_reminder_ids::uuid[], :fire_details::jsonb[])
+        AS a(event_id, reminder_id, details)
     WHERE a.event_id IN (SELECT event_id FROM recorded)
 )
 SELECT event_id FROM recorded;

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 import pytest
 
 from core.queries import Query, load_queries, named, parse_queries, queries, to_positional
+from core.store.fires import RecordFires
 from core.store.reminders import NewReminder
 
 TWO_QUERIES = """\
@@ -163,3 +164,7 @@ def test_check_names_what_a_params_class_lacks_or_adds() -> None:
 @pytest.mark.parametrize("name", ["create_reminders", "create_reminders_within_cap"])
 def test_the_create_queries_take_a_new_reminders_fields_and_the_cap(name: str) -> None:
     assert set(named[name].params) == {f.name for f in fields(NewReminder)} | {"live_cap"}
+
+
+def test_record_fires_takes_exactly_the_fields_of_its_params() -> None:
+    named["record_fires"].check(RecordFires)
