@@ -13,8 +13,10 @@ Occurrences within the grace are on time and always sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Any, Protocol
 
 from core.cron import GapPolicy, RepeatedPolicy, next_fire
 
@@ -22,7 +24,38 @@ from core.cron import GapPolicy, RepeatedPolicy, next_fire
 MISSED_LIMIT = 1000
 
 
-# Fire and Plan are built per claimed row: not frozen, for the reason given on core.events.Occurrence.
+class _Row(Protocol):
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+# Due, Fire and Plan are built per claimed row: not frozen, for the reason given on
+# core.events.Occurrence.
+@dataclass(slots=True)
+class Due:
+    """A due reminder as the claim reads it (sql/claim.sql, claim_due): what planning its claim needs."""
+
+    type: str
+    cron_expression: str | None
+    timezone: str
+    misfire_policy: str
+    misfire_grace_seconds: int
+    ack_required: bool
+    scheduled_for: datetime
+    until: datetime | None = None
+    max_runs: int | None = None
+    runs_count: int = 0
+    dst_gap: GapPolicy = "shift"
+    dst_repeated: RepeatedPolicy = "first"
+
+    @classmethod
+    def from_row(cls, row: _Row) -> Due:
+        """The fields of a claim_due row (an asyncpg Record, or any mapping with the same keys)."""
+        return cls(*_DUE_COLUMNS(row))
+
+
+_DUE_COLUMNS = itemgetter(*(f.name for f in fields(Due)))
+
+
 @dataclass(slots=True)
 class Fire:
     """One occurrence to send now."""
@@ -45,41 +78,27 @@ class Plan:
     ended: str | None = None
 
 
-def plan(
-    *,
-    reminder_type: str,
-    cron_expression: str | None,
-    timezone: str,
-    misfire_policy: str,
-    misfire_grace_seconds: int,
-    ack_required: bool,
-    scheduled_for: datetime,
-    db_now: datetime,
-    until: datetime | None = None,
-    max_runs: int | None = None,
-    runs_count: int = 0,
-    dst_gap: GapPolicy = "shift",
-    dst_repeated: RepeatedPolicy = "first",
-) -> Plan:
-    """Decide what the claim of the occurrence at ``scheduled_for``, at ``db_now``, sends.
+def plan(due: Due, db_now: datetime) -> Plan:
+    """Decide what the claim of ``due``'s occurrence at ``due.scheduled_for``, at ``db_now``, sends.
 
     The next fire is computed from the occurrences' own times, never from a poller's clock. A
     recurring reminder ends (``completed``) once ``max_runs`` occurrences went out, or when its
     next fire would come after ``until``.
     """
     outcome = _plan(
-        reminder_type=reminder_type,
-        cron_expression=cron_expression,
-        timezone=timezone,
-        misfire_policy=misfire_policy,
-        misfire_grace_seconds=misfire_grace_seconds,
-        ack_required=ack_required,
-        scheduled_for=scheduled_for,
+        reminder_type=due.type,
+        cron_expression=due.cron_expression,
+        timezone=due.timezone,
+        misfire_policy=due.misfire_policy,
+        misfire_grace_seconds=due.misfire_grace_seconds,
+        ack_required=due.ack_required,
+        scheduled_for=due.scheduled_for,
         db_now=db_now,
-        dst_gap=dst_gap,
-        dst_repeated=dst_repeated,
+        dst_gap=due.dst_gap,
+        dst_repeated=due.dst_repeated,
     )
-    if reminder_type == "one_time" or (until is None and max_runs is None):
+    until, max_runs, runs_count = due.until, due.max_runs, due.runs_count
+    if due.type == "one_time" or (until is None and max_runs is None):
         return outcome
     fires = [f for f in outcome.fires if until is None or f.scheduled_for <= until]
     if max_runs is not None:

@@ -16,7 +16,7 @@ from core.events import Occurrence, event_id_for, format_time
 from core.exceptions import PayloadCryptoError
 from core.queries import queries
 from core.store.fires import RecordFires, record_fires
-from poller.advance import Fire, plan
+from poller.advance import Due, Fire, plan
 from poller.unreadable import fetch_due
 
 POLLER_ACTOR = "poller"
@@ -128,21 +128,7 @@ async def claim_batch(
         for row in rows:
             reminder_id: UUID = row["reminder_id"]
             try:
-                outcome = plan(
-                    reminder_type=row["type"],
-                    cron_expression=row["cron_expression"],
-                    timezone=row["timezone"],
-                    misfire_policy=row["misfire_policy"],
-                    misfire_grace_seconds=row["misfire_grace_seconds"],
-                    ack_required=row["ack_required"],
-                    scheduled_for=row["scheduled_for"],
-                    db_now=fired_at,
-                    until=row["until"],
-                    max_runs=row["max_runs"],
-                    runs_count=row["runs_count"],
-                    dst_gap=row["dst_gap"],
-                    dst_repeated=row["dst_repeated"],
-                )
+                outcome = plan(Due.from_row(row), fired_at)
                 # Decrypted here, not after the plan is recorded: a payload no key opens is found
                 # while its row can still be set aside alone (the same one decryption per fire).
                 payload = cipher.read(row["payload_ciphertext"], row["payload"]) if outcome.fires else ""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from poller.advance import MISSED_LIMIT, Fire, Plan, plan
+from poller.advance import MISSED_LIMIT, Due, Fire, Plan, plan
 
 POLICIES = ["skip", "fire_once", "fire_all"]
 
@@ -29,19 +29,19 @@ def run(
     max_runs: int | None = None,
     runs_count: int = 0,
 ) -> Plan:
-    return plan(
-        reminder_type=reminder_type,
+    due = Due(
+        type=reminder_type,
         cron_expression=cron,
         timezone=timezone,
         misfire_policy=policy,
         misfire_grace_seconds=grace,
         ack_required=ack_required,
         scheduled_for=scheduled_for,
-        db_now=db_now,
         until=until,
         max_runs=max_runs,
         runs_count=runs_count,
     )
+    return plan(due, db_now)
 
 
 # --- one-time -----------------------------------------------------------------------------------
