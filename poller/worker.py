@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
 
 import httpx
 import redis.asyncio as redis
@@ -20,32 +17,28 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.crypto import PayloadCipher
-from core.db import DATABASE_ERRORS, Connection, Pool
-from core.events import Occurrence
+from core.db import DATABASE_ERRORS, Pool
 from core.exceptions import PayloadCryptoError
 from core.logging import renders_json
 from core.metrics import Metrics
 from core.queries import queries
-from core.readiness import REDIS_ERRORS
-from core.redis_keys import DEAD_LETTER_QUEUE, EVENT_QUEUE, POLLER_HEARTBEATS
 from core.retention import Pruned, prune
 from core.settings import Settings
 from core.stats import refresh_stats
-from poller.claim import POLLER_ACTOR, Pushed, PushFirst, claim_batch
+from poller.backoff import RedisBackoff
+from poller.dispatch import Dispatcher, DispatchSettings
 from poller.firelog import FireLog
-from poller.push import EventPusher, PushReport
-from poller.sweep import claim_redeliveries, stale_dead, stale_pending
-from poller.sync import backoff_delay, fetch_scheduled, upcoming_times
-from poller.unreadable import DECODE_ERRORS, quarantine_delivering, quarantine_unreadable_delivering
+from poller.heartbeat import Heartbeat
+from poller.push import EventPusher
+from poller.redelivery import Redelivery, RedeliverySettings
+from poller.sender import Sender
+from poller.set_aside import SetAside
+from poller.strays import StraySweep, SweepSettings
+from poller.sync import fetch_scheduled, upcoming_times
 from poller.wakeup import WakeupListener
 
 log = structlog.get_logger("poller")
 
-# A heartbeat at most this often (seconds); entries older than HEARTBEAT_TTL are trimmed (by any
-# poller, every HEARTBEAT_TRIM_EVERY seconds), so pollers long gone do not pile up.
-HEARTBEAT_EVERY = 1.0
-HEARTBEAT_TTL = 3600
-HEARTBEAT_TRIM_EVERY = 60.0
 # Something is due yet this poll claimed nothing: another poller (or an API transaction) holds the
 # row, or it came due between our claim and next_due. Poll again this soon rather than wait for the
 # tick; the holder commits within milliseconds, so this spins a few times at most (doubling while the
@@ -54,16 +47,6 @@ RETRY_DUE_AFTER = 0.005
 # Wake-ups may overlap (a wake-up polls while the next one comes due); APScheduler would skip the
 # second if only one instance may run, and the poll lock serialises them anyway.
 WAKEUP_INSTANCES = 4
-# On Redis's clock, so the scores of pollers on different hosts compare without clock skew.
-_HEARTBEAT = """
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
-redis.call('ZADD', KEYS[1], t, ARGV[1])
-if ARGV[2] == '1' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - tonumber(ARGV[3]))
-end
-return 1
-"""
 
 
 def default_poller_id() -> str:
@@ -94,27 +77,68 @@ class Poller:
         self.clock = clock
         self.pool = pool
         self.redis = redis_client
-        self.pusher = EventPusher(redis_client, settings.event_marker_ttl)
-        self._push_first = PushFirst(self._push_claimed, settings.ack_timeout)
-        self._heartbeat_script = redis_client.register_script(_HEARTBEAT)
-        self._last_beat = float("-inf")
-        self._last_trim = float("-inf")
-        # The database clock minus ours, as of the last claim: fire lag is measured on the database
-        # clock (the one that decides what is due), so a skewed poller does not skew the histogram.
-        self._db_offset = timedelta(0)
         self.http = http
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._poll_lock = asyncio.Lock()
         self._stopping = False
-        self._redis_failures = 0
-        self._redis_retry_at = 0.0
         # LISTENs for sooner fires announced by the API; created by start(), closed by stop().
         self.listener: WakeupListener | None = None
         # The due fire the last poll could not claim, and how many polls in a row could not.
         self._retrying_due: datetime | None = None
         self._due_retries = 0
-        self.fired = 0
-        self.fire_log = FireLog(json_lines=renders_json(settings.log_format), level=settings.log_level)
+        # The services one poll runs, each with its slice of the settings; Poller only schedules.
+        backoff = RedisBackoff(settings.redis_retry_max_delay, self.metrics)
+        fire_log = FireLog(json_lines=renders_json(settings.log_format), level=settings.log_level)
+        self.sender = Sender(
+            EventPusher(redis_client, settings.event_marker_ttl),
+            backoff,
+            self.metrics,
+            fire_log,
+            settings.ack_timeout,
+            clock,
+        )
+        self.heartbeat = Heartbeat(redis_client, self.poller_id, backoff)
+        set_aside = SetAside(pool, self.metrics)
+        stopping = self._is_stopping
+        self.dispatcher = Dispatcher(
+            DispatchSettings(settings.batch_size, settings.claim_lanes, settings.ack_timeout),
+            pool,
+            self.cipher,
+            self.sender,
+            self.heartbeat,
+            self.metrics,
+            stopping,
+        )
+        self.redelivery = Redelivery(
+            RedeliverySettings(settings.batch_size, settings.max_attempts),
+            pool,
+            self.cipher,
+            self.sender,
+            set_aside,
+            stopping,
+        )
+        self.sweep = StraySweep(
+            SweepSettings(settings.batch_size, settings.sweep_after),
+            pool,
+            self.cipher,
+            self.sender,
+            set_aside,
+            stopping,
+        )
+
+    @property
+    def pusher(self) -> EventPusher:
+        """The Redis pusher every service sends through (tests put a gated one in its place)."""
+        return self.sender.pusher
+
+    @pusher.setter
+    def pusher(self, pusher: EventPusher) -> None:
+        self.sender.pusher = pusher
+
+    @property
+    def fired(self) -> int:
+        """Events this poller has sent (fires and redeliveries whose push it confirmed)."""
+        return self.sender.fired
 
     # -- the poll tick ------------------------------------------------------------------------
 
@@ -127,10 +151,10 @@ class Poller:
         async with self._poll_lock:
             recorded = 0
             try:
-                recorded = await self._drain(now)
+                recorded = await self.dispatcher.run_once(now)
                 if not self._stopping:
-                    await self._redeliver()
-                    await self._sweep()
+                    await self.redelivery.run_once()
+                    await self.sweep.run_once()
                     await self._plan_wakeup()
             except DATABASE_ERRORS as exc:
                 self.metrics.errors.labels("poller", "database").inc()
@@ -142,222 +166,6 @@ class Poller:
                 self.metrics.errors.labels("poller", "unexpected").inc()
                 log.exception("poll_failed", error=repr(exc))
             return recorded
-
-    async def _drain(self, now: datetime | None) -> int:
-        recorded, full = await self._claim_and_deliver(now)
-        if not full or self._stopping:
-            return recorded
-        # A backlog: claim in several lanes at once (SKIP LOCKED keeps them apart), so one lane's
-        # Python work (decrypt, next fire, encode) overlaps another's wait on Postgres or Redis.
-        async with asyncio.TaskGroup() as lanes:
-            tasks = [lanes.create_task(self._drain_lane(now)) for _ in range(self.settings.claim_lanes)]
-        return recorded + sum(task.result() for task in tasks)
-
-    async def _drain_lane(self, now: datetime | None) -> int:
-        recorded = 0
-        while not self._stopping:
-            fired, full = await self._claim_and_deliver(now)
-            recorded += fired
-            if not full:
-                break
-        return recorded
-
-    async def _claim_and_deliver(self, now: datetime | None) -> tuple[int, bool]:
-        """One batch: claim, push, record as sent. How many were recorded, and whether it was full."""
-        started = time.monotonic()
-        result = await claim_batch(
-            self.pool, self.settings.batch_size, now, cipher=self.cipher, push_first=self._push_first
-        )
-        self.metrics.batch_size.observe(result.claimed)
-        for reminder_id, reason in result.quarantined:
-            self.metrics.quarantined.labels(reason).inc()
-            log.error("quarantine", reminder_id=str(reminder_id), reason=reason)
-        if result.occurrences and result.pushed_at is not None:
-            # Recorded as sent in the claim itself; unpushed ones wait, pending, for the sweep.
-            self.fired += len(result.occurrences)
-            self._count_sent(result.occurrences, None, result.pushed_at)
-            self.fire_log.write(result.occurrences)
-            log.debug("batch", claimed=result.claimed, seconds=round(time.monotonic() - started, 4))
-        self.metrics.poll_duration.observe(time.monotonic() - started)
-        # Inside the loop: a long backlog drain must not look like a dead poller.
-        await self._heartbeat()
-        if result.skipped:
-            log.info("skip", occurrences=result.skipped, reason="misfire")
-        return len(result.occurrences), result.claimed >= self.settings.batch_size
-
-    def _redis_backing_off(self) -> bool:
-        return time.monotonic() < self._redis_retry_at
-
-    def _redis_failed(self) -> float:
-        """Count a Redis failure and start (or lengthen) the backoff; returns its delay."""
-        self.metrics.errors.labels("poller", "redis").inc()
-        self._redis_failures += 1
-        delay = backoff_delay(self._redis_failures - 1, cap=self.settings.redis_retry_max_delay)
-        self._redis_retry_at = time.monotonic() + delay
-        return delay
-
-    async def _push(self, occurrences: list[Occurrence], queue: str) -> PushReport | None:
-        """Push to ``queue``; on a Redis failure log it, back off, and return None."""
-        if self._redis_backing_off():
-            return None  # the sweep pushes these once Redis is back
-        try:
-            report = await self.pusher.push_reporting(occurrences, queue)
-        except REDIS_ERRORS as exc:
-            delay = self._redis_failed()
-            log.error(
-                "push_failed",
-                error=repr(exc),
-                queue=queue,
-                events=len(occurrences),
-                retry_in=delay,
-                event_ids=[str(o.event_id) for o in occurrences[:10]],
-            )
-            return None
-        if self._redis_failures:
-            log.info("redis_recovered", after_failures=self._redis_failures)
-        self._redis_failures = 0
-        return report
-
-    async def _push_claimed(self, occurrences: list[Occurrence]) -> Pushed | None:
-        """Push a claim's events (PushFirst): when Redis confirmed them, on the database clock."""
-        self._db_offset = occurrences[0].triggered_at - self.clock()
-        report = await self._push(occurrences, EVENT_QUEUE)
-        if report is None:
-            return None
-        return Pushed(self.clock() + self._db_offset, report.earlier)
-
-    async def _push_and_mark(self, conn: Connection, occurrences: list[Occurrence]) -> set[UUID] | None:
-        """Push deliveries ``conn``'s transaction holds locked and mark them sent in it: a cancel or
-        snooze stops them on the same rows, so it waits for this push or none happens after it.
-        The ids marked, or None when Redis did not confirm (they stay pending, for the sweep)."""
-        if await self._push(occurrences, EVENT_QUEUE) is None:
-            return None
-        marked = await conn.fetch(
-            queries["mark_sent"],
-            [o.event_id for o in occurrences],
-            [o.ack_required for o in occurrences],
-            self.settings.ack_timeout,
-        )
-        return {r["event_id"] for r in marked}
-
-    def _sent(self, occurrences: list[Occurrence], marked: set[UUID]) -> None:
-        """Count and log a committed push of deliveries (redeliveries, strays)."""
-        self.fired += len(occurrences)
-        self._count_sent(occurrences, marked, self.clock() + self._db_offset)
-        self.fire_log.write(occurrences)
-
-    def _count_sent(
-        self, occurrences: list[Occurrence], marked: set[UUID] | None, pushed_at: datetime
-    ) -> None:
-        """Fires (first attempts) and redeliveries that this push moved from pending to sent.
-
-        Only the deliveries our mark moved count (None: all of them, recorded as sent by their
-        claim), so an event pushed again (a sweep after a lost reply, two pollers sweeping the
-        same stray) is counted once.
-        """
-        fires: Counter[str] = Counter()
-        redelivered = 0
-        for o in occurrences:
-            if marked is not None and o.event_id not in marked:
-                continue
-            if o.attempt == 1:
-                fires[o.reminder_type] += 1
-                self.metrics.fire_lag.observe((pushed_at - o.scheduled_for).total_seconds())
-            else:
-                redelivered += 1
-        for reminder_type, count in fires.items():
-            self.metrics.fires.labels(reminder_type).inc(count)
-        if redelivered:
-            self.metrics.redeliveries.inc(redelivered)
-
-    async def _dead_letter(self, occurrences: list[Occurrence]) -> None:
-        if await self._push(occurrences, DEAD_LETTER_QUEUE) is None:
-            return
-        marked = await self.pool.fetch(queries["mark_dead_lettered"], [o.event_id for o in occurrences])
-        if marked:
-            self.metrics.dead_letters.inc(len(marked))
-        for o in occurrences:
-            log.warning(
-                "dead_letter",
-                reminder_id=str(o.reminder_id),
-                event_id=str(o.event_id),
-                assistant_id=str(o.assistant_id),
-                attempts=o.attempt,
-            )
-
-    async def _redeliver(self) -> None:
-        """Push again the events whose ack is overdue; dead-letter those out of attempts."""
-        batch_size = self.settings.batch_size
-        while not self._stopping and not self._redis_backing_off():
-            marked: set[UUID] | None = None
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    due = await claim_redeliveries(conn, self.cipher, batch_size, self.settings.max_attempts)
-                    if due.retry:
-                        # Unconfirmed ones commit pending (attempt counted, audited) for the sweep.
-                        marked = await self._push_and_mark(conn, due.retry)
-            except DECODE_ERRORS as exc:
-                if await self._set_aside_unreadable(exc):
-                    continue
-                raise
-            if marked is not None:
-                self._sent(due.retry, marked)
-            await self._set_aside_undecryptable(due.undecryptable)
-            if due.dead:
-                await self._dead_letter(due.dead)
-            if len(due.retry) + len(due.dead) + len(due.undecryptable) < batch_size:
-                break
-
-    async def _sweep(self) -> None:
-        """Re-push what was recorded but never confirmed by Redis (a crash, an outage)."""
-        batch_size, after = self.settings.batch_size, self.settings.sweep_after
-        while not self._stopping and not self._redis_backing_off():
-            marked: set[UUID] | None = None
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    strays = await stale_pending(conn, self.cipher, after, batch_size)
-                    if strays.occurrences:
-                        log.warning("retry_pending", events=len(strays.occurrences))
-                        marked = await self._push_and_mark(conn, strays.occurrences)
-            except DECODE_ERRORS as exc:
-                if await self._set_aside_unreadable(exc):
-                    continue
-                raise
-            if marked is not None:
-                self._sent(strays.occurrences, marked)
-            await self._set_aside_undecryptable(strays.undecryptable)
-            if len(strays.occurrences) + len(strays.undecryptable) < batch_size:
-                break
-        while not self._stopping and not self._redis_backing_off():
-            try:
-                dead = await stale_dead(self.pool, self.cipher, after, batch_size)
-            except DECODE_ERRORS as exc:
-                if await self._set_aside_unreadable(exc):
-                    continue
-                raise
-            await self._set_aside_undecryptable(dead.undecryptable)
-            if dead.occurrences:
-                await self._dead_letter(dead.occurrences)
-            break
-
-    async def _set_aside_unreadable(self, error: BaseException) -> bool:
-        """After a sweep or redelivery fetch failed to decode, quarantine the reminders it could not
-        read (a time Python cannot hold); False if there were none (the error is another)."""
-        ids = await quarantine_unreadable_delivering(self.pool, POLLER_ACTOR, error)
-        self._count_quarantined(ids, "decode")
-        return bool(ids)
-
-    async def _set_aside_undecryptable(self, reminder_ids: list[UUID]) -> None:
-        """Quarantine reminders whose deliveries could not be rebuilt (no key decrypts the payload),
-        so the sweep and the redelivery claim stop taking them; the other deliveries went on."""
-        if reminder_ids:
-            ids = await quarantine_delivering(self.pool, POLLER_ACTOR, reminder_ids, "PayloadDecryptionError")
-            self._count_quarantined(ids, "payload")
-
-    def _count_quarantined(self, reminder_ids: list[UUID], reason: str) -> None:
-        for reminder_id in reminder_ids:
-            self.metrics.quarantined.labels(reason).inc()
-            log.error("quarantine", reminder_id=str(reminder_id), reason=reason)
 
     async def _plan_wakeup(self) -> None:
         """Schedule a one-shot poll at the nearest upcoming fire if it comes before the next tick."""
@@ -404,24 +212,6 @@ class Poller:
             if (when := getattr(job, "next_run_time", None)) is not None
         ]
         return min(times, default=None)
-
-    async def _heartbeat(self) -> None:
-        """Record this poller as alive in the heartbeat set, at most once every HEARTBEAT_EVERY s."""
-        moment = time.monotonic()
-        if moment - self._last_beat < HEARTBEAT_EVERY or self._redis_backing_off():
-            return
-        trim = moment - self._last_trim >= HEARTBEAT_TRIM_EVERY
-        try:
-            await self._heartbeat_script(
-                keys=[POLLER_HEARTBEATS], args=[self.poller_id, int(trim), HEARTBEAT_TTL]
-            )
-        except REDIS_ERRORS as exc:
-            # The same backoff as a push: with Redis down, no tick waits on it once more.
-            log.error("heartbeat_failed", error=repr(exc), retry_in=self._redis_failed())
-            return
-        self._last_beat = moment
-        if trim:
-            self._last_trim = moment
 
     def _wake_at(self, when: datetime, job_id: str) -> None:
         self.scheduler.add_job(
@@ -531,18 +321,13 @@ class Poller:
             pass
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self._leave()
+        await self.heartbeat.leave()
 
     @property
     def stopping(self) -> bool:
         """Whether ``stop()`` has begun (no new batch starts)."""
         return self._stopping
 
-    async def _leave(self) -> None:
-        """Take this poller out of the heartbeat set, so it stops counting as seen at once."""
-        if self._last_beat == float("-inf") or self._redis_backing_off():
-            return  # never beat, or Redis is down: the entry ages out of the window anyway
-        try:
-            await self.redis.zrem(POLLER_HEARTBEATS, self.poller_id)
-        except REDIS_ERRORS as exc:
-            log.warning("heartbeat_leave_failed", error=repr(exc))
+    def _is_stopping(self) -> bool:
+        # Handed to the services, which ask before each batch.
+        return self._stopping

@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from core.crypto import PayloadCipher
-from core.db import Pool
+from core.db import Connection, Pool
 from core.queries import queries
 from core.store.reminders import NewReminder
 
@@ -39,7 +39,7 @@ def new_reminder(next_run_at: datetime, *, payload: str = "{}", **fields: Any) -
 
 
 async def insert_reminder(
-    pool: Pool,
+    pool: Pool | Connection,
     *,
     next_run_at: datetime,
     cron_expression: str | None = None,

@@ -68,8 +68,8 @@ async def test_0011_stops_what_cancels_of_older_releases_let_through(database_ur
     conn = await asyncpg.connect(database_url)
     try:
         now = datetime.now(UTC)
-        cancelled = await insert_reminder(conn, next_run_at=now)  # type: ignore[arg-type]
-        active = await insert_reminder(conn, next_run_at=now)  # type: ignore[arg-type]
+        cancelled = await insert_reminder(conn, next_run_at=now)
+        active = await insert_reminder(conn, next_run_at=now)
         await conn.execute("UPDATE reminders SET status = 'cancelled' WHERE id = $1", cancelled)
         rows = [
             (cancelled, 0, "pending", None),

@@ -38,10 +38,12 @@ UNREADABLE = {
 
 
 async def _insert_unreadable(pool: Pool, change: str, cron: str | None = "0 10 * * *") -> uuid.UUID:
-    reminder_id = await insert_reminder(
-        pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1), cron_expression=cron
-    )
-    await pool.execute(f"UPDATE reminders SET {change} WHERE id = $1", reminder_id)
+    # In one transaction: a claim running meanwhile must never see the row while it is still readable.
+    async with pool.acquire() as conn, conn.transaction():
+        reminder_id = await insert_reminder(
+            conn, next_run_at=datetime.now(UTC) - timedelta(seconds=1), cron_expression=cron
+        )
+        await conn.execute(f"UPDATE reminders SET {change} WHERE id = $1", reminder_id)
     return reminder_id
 
 
