@@ -98,18 +98,15 @@ async def claim_batch(
     now: datetime | None = None,
     *,
     cipher: PayloadCipher,
-    push_first: PushFirst | None = None,
+    push_first: PushFirst,
 ) -> ClaimResult:
     """Lock up to ``batch_size`` due reminders, move them on, and write their deliveries.
 
-    With ``push_first`` the events go to Redis before the deliveries are written, and those are
+    The events go to Redis (``push_first``) before the deliveries are written, and those are
     written as sent: no second write of each delivery after the push. A crash (or a failed commit)
     after the push rolls the claim back; the rows are claimed again, and the push, idempotent per
-    (event_id, attempt), does not put their events in the list twice.
-
-    Without it, no Redis call happens inside the transaction: the deliveries are written pending,
-    the caller pushes what is returned after the commit, and a crash in between leaves pending
-    deliveries that the sweep pushes again.
+    (event_id, attempt), does not put their events in the list twice. When Redis does not confirm
+    the push, the deliveries are written pending, for the sweep.
 
     A row that cannot be planned (a time or schedule the scheduler cannot compute) or whose
     payload no key decrypts is set aside as ``quarantined`` and audited, in the same transaction;
@@ -171,11 +168,8 @@ async def claim_batch(
                     reason="more missed occurrences than the limit; the series restarts from now",
                     next_run_at=format_time(outcome.next_run_at) if outcome.next_run_at else None,
                 )
-        occurrences: list[Occurrence] | None = None
-        pushed: Pushed | None = None
-        if push_first is not None and sources:
-            occurrences = _occurrences(batch.event_ids, sources, fired_at)
-            pushed = await push_first.push(occurrences)
+        occurrences = _occurrences(batch.event_ids, sources, fired_at)
+        pushed = await push_first.push(occurrences) if occurrences else None
         if batch.quarantined:
             # After the push: a quarantined row leaves its assistant's live count, whose row this
             # locks until the commit (migration 0012), and a Redis call must not hold up creates.
@@ -196,10 +190,10 @@ async def claim_batch(
                 fired_at=fired_at,
                 actor=POLLER_ACTOR,
                 pushed=pushed is not None,
-                ack_timeout=push_first.ack_timeout if push_first is not None else 0.0,
+                ack_timeout=push_first.ack_timeout,
             ),
         )
-        if pushed is not None and pushed.earlier and occurrences is not None:
+        if pushed is not None and pushed.earlier:
             occurrences = await _keep_first_triggered_at(conn, occurrences, pushed.earlier)
         if batch.audit_actions:
             await conn.execute(
@@ -209,8 +203,6 @@ async def claim_batch(
                 batch.audit_reminders,
                 batch.audit_details,
             )
-    if occurrences is None:
-        occurrences = _occurrences(batch.event_ids, sources, fired_at)
     if len(inserted) < len(occurrences):
         # An occurrence already recorded is not new: its own delivery row stands (the sweep pushes
         # it if still pending; its marker keeps a push of ours from listing it twice). Only when

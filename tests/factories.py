@@ -10,8 +10,10 @@ from cryptography.fernet import Fernet
 
 from core.crypto import PayloadCipher
 from core.db import Connection, Pool
+from core.events import Occurrence
 from core.queries import queries
 from core.store.reminders import NewReminder
+from poller.claim import ClaimResult, Pushed, PushFirst, claim_batch
 
 ASSISTANT_ID = uuid.UUID("3f1c2b7e-8d4a-4c6e-9b1f-2a7d5e9c0b11")
 # One payload key per test session, fresh each run: the `settings` fixture uses it too.
@@ -36,6 +38,16 @@ def new_reminder(next_run_at: datetime, *, payload: str = "{}", **fields: Any) -
         "dst_repeated": "first", "actor": "test", "details": "{}", "guess": None,
     }  # fmt: skip
     return NewReminder(**{**values, **fields})
+
+
+async def _unconfirmed(_occurrences: list[Occurrence]) -> Pushed | None:
+    return None
+
+
+async def claim_unconfirmed(pool: Pool, now: datetime | None = None) -> ClaimResult:
+    """A claim of up to 10 due reminders whose push Redis did not confirm: its deliveries are
+    recorded pending, for the sweep, and its occurrences returned."""
+    return await claim_batch(pool, 10, now, cipher=payload_cipher(), push_first=PushFirst(_unconfirmed, 60.0))
 
 
 async def insert_reminder(

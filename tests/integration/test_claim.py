@@ -12,9 +12,8 @@ from core.db import Pool
 from core.events import format_time
 from core.redis_keys import EVENT_QUEUE
 from core.settings import Settings
-from poller.claim import claim_batch
 from poller.worker import Poller
-from tests.factories import insert_many_due, insert_reminder, payload_cipher
+from tests.factories import claim_unconfirmed, insert_many_due, insert_reminder
 
 
 async def test_two_pollers_fire_5000_due_reminders_exactly_once(
@@ -47,7 +46,7 @@ async def test_recurring_moves_to_next_fire_and_one_time_waits_for_ack(pool: Poo
     rec = await insert_reminder(
         pool, next_run_at=now - timedelta(seconds=1), cron_expression="*/10 * * * * *"
     )
-    result = await claim_batch(pool, 10, now=now, cipher=payload_cipher())
+    result = await claim_unconfirmed(pool, now)
     assert result.claimed == 2
     one_row = await pool.fetchrow("SELECT * FROM reminders WHERE id = $1", one)
     rec_row = await pool.fetchrow("SELECT * FROM reminders WHERE id = $1", rec)
@@ -55,14 +54,14 @@ async def test_recurring_moves_to_next_fire_and_one_time_waits_for_ack(pool: Poo
     assert (one_row["status"], one_row["next_run_at"]) == ("active", None)
     assert one_row["last_triggered_at"] == now
     assert (rec_row["status"], rec_row["next_run_at"]) == ("active", now + timedelta(seconds=5))
-    assert (await claim_batch(pool, 10, now=now, cipher=payload_cipher())).claimed == 0
+    assert (await claim_unconfirmed(pool, now)).claimed == 0
 
 
 async def test_claim_uses_the_given_clock_not_the_pollers(pool: Pool) -> None:
     soon = datetime.now(UTC) + timedelta(hours=1)
     await insert_reminder(pool, next_run_at=soon)
-    assert (await claim_batch(pool, 10, cipher=payload_cipher())).claimed == 0
-    assert (await claim_batch(pool, 10, now=soon, cipher=payload_cipher())).claimed == 1
+    assert (await claim_unconfirmed(pool)).claimed == 0
+    assert (await claim_unconfirmed(pool, soon)).claimed == 1
 
 
 async def test_paused_cancelled_and_future_reminders_do_not_fire(pool: Pool) -> None:
@@ -72,13 +71,13 @@ async def test_paused_cancelled_and_future_reminders_do_not_fire(pool: Pool) -> 
     await pool.execute("UPDATE reminders SET status = 'paused' WHERE id = $1", paused)
     await pool.execute("UPDATE reminders SET status = 'cancelled' WHERE id = $1", cancelled)
     await insert_reminder(pool, next_run_at=datetime.now(UTC) + timedelta(minutes=5))
-    assert (await claim_batch(pool, 10, cipher=payload_cipher())).claimed == 0
+    assert (await claim_unconfirmed(pool)).claimed == 0
 
 
 async def test_missed_fires_catch_up_once_by_default(pool: Pool) -> None:
     now = datetime(2030, 1, 1, 12, 2, 30, tzinfo=UTC)  # injected; no */5 fire within the grace
     rid = await insert_reminder(pool, next_run_at=now - timedelta(hours=3), cron_expression="*/5 * * * *")
-    first = await claim_batch(pool, 10, now=now, cipher=payload_cipher())
+    first = await claim_unconfirmed(pool, now)
     assert [o.late for o in first.occurrences] == [True]
     assert first.skipped == 36  # 09:02:30 itself and 09:05 .. 11:55; 12:00 goes out late
     next_run = await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", rid)
@@ -88,10 +87,10 @@ async def test_missed_fires_catch_up_once_by_default(pool: Pool) -> None:
 async def test_duplicate_occurrence_is_not_recorded_twice(pool: Pool) -> None:
     when = datetime.now(UTC) - timedelta(seconds=1)
     rid = await insert_reminder(pool, next_run_at=when, cron_expression="* * * * *")
-    assert len((await claim_batch(pool, 10, cipher=payload_cipher())).occurrences) == 1
+    assert len((await claim_unconfirmed(pool)).occurrences) == 1
     # Put the reminder back on the same occurrence, as a confused writer might.
     await pool.execute("UPDATE reminders SET next_run_at = $2 WHERE id = $1", rid, when)
-    again = await claim_batch(pool, 10, cipher=payload_cipher())
+    again = await claim_unconfirmed(pool)
     assert again.claimed == 1 and again.occurrences == []
     assert await pool.fetchval("SELECT count(*) FROM deliveries") == 1
 
@@ -116,7 +115,7 @@ async def test_each_fire_is_audited_with_its_event_id_time_and_lateness(pool: Po
     whole = await insert_reminder(pool, next_run_at=now - timedelta(seconds=1))
     with_millis = await insert_reminder(pool, next_run_at=now - timedelta(seconds=2, microseconds=-4567))
     late = await insert_reminder(pool, next_run_at=now - timedelta(hours=1, microseconds=999))
-    result = await claim_batch(pool, 10, now=now, cipher=payload_cipher())
+    result = await claim_unconfirmed(pool, now)
     by_reminder = {o.reminder_id: o for o in result.occurrences}
     rows = await pool.fetch("SELECT actor, reminder_id, details FROM audit_log WHERE action = 'fire'")
     assert len(rows) == 3

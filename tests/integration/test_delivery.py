@@ -19,7 +19,7 @@ from poller.claim import Pushed, PushFirst, claim_batch
 from poller.push import EventPusher
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY
-from tests.factories import ASSISTANT_ID, insert_many_due, insert_reminder, payload_cipher
+from tests.factories import ASSISTANT_ID, claim_unconfirmed, insert_many_due, insert_reminder, payload_cipher
 from tests.integration._crashes import claim_pushing_then_crashing
 
 
@@ -68,7 +68,7 @@ async def test_lone_reminder_fires_within_its_second(
 
 async def test_push_is_idempotent_per_event_and_attempt(pool: Pool, redis_client: redis.Redis) -> None:
     await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
-    occurrences = (await claim_batch(pool, 10, cipher=payload_cipher())).occurrences
+    occurrences = (await claim_unconfirmed(pool)).occurrences
     pusher = EventPusher(redis_client, marker_ttl=3600)
     assert await pusher.push(occurrences) == 1
     assert await pusher.push(occurrences) == 0  # a retry after a lost reply
@@ -84,7 +84,7 @@ async def test_crash_between_commit_and_push_is_swept_once(
 ) -> None:
     rid = await insert_reminder(pool, next_run_at=datetime.now(UTC) - timedelta(seconds=1))
     # A poller that committed its claim and died before pushing:
-    assert len((await claim_batch(pool, 10, cipher=payload_cipher())).occurrences) == 1
+    assert len((await claim_unconfirmed(pool)).occurrences) == 1
     assert await pool.fetchval("SELECT state FROM deliveries WHERE reminder_id = $1", rid) == "pending"
 
     pollers = [Poller(settings.model_copy(update={"sweep_after": 0.0}), pool, redis_client) for _ in range(2)]

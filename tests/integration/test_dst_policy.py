@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from core.db import Pool
-from poller.claim import claim_batch
-from tests.factories import ASSISTANT_ID, insert_reminder, payload_cipher
+from tests.factories import ASSISTANT_ID, claim_unconfirmed, insert_reminder
 
 
 def recurring(**fields: object) -> dict[str, object]:
@@ -164,7 +163,7 @@ async def test_the_claim_moves_the_series_by_the_reminders_policy(
         dst_gap=gap,
         dst_repeated=repeated,
     )
-    result = await claim_batch(pool, 10, now=due, cipher=payload_cipher())
+    result = await claim_unconfirmed(pool, due)
     assert result.claimed == 1
     assert await pool.fetchval("SELECT next_run_at FROM reminders WHERE id = $1", reminder_id) == utc(
         expected_next
