@@ -20,9 +20,8 @@ class ReminderType(StrEnum):
 
 
 class ReminderStatus(StrEnum):
-    """Where a reminder is in its life. pending: one-time, not fired yet; active: recurring and
-    scheduling, or one-time, fired and awaiting its ack; quarantined: set aside, a stored reminder
-    the service could not plan or read (it can be read and cancelled, not changed)."""
+    """Where a reminder is in its life. active: recurring and scheduling, or one-time and fired,
+    awaiting its ack; quarantined: set aside, one the service could not plan or read."""
 
     PENDING = "pending"
     ACTIVE = "active"
@@ -74,7 +73,7 @@ LIVE_STATUSES = (ReminderStatus.PENDING, ReminderStatus.ACTIVE, ReminderStatus.P
 # What the poller claims when due, as sql/claim.sql spells it (a paused reminder keeps its
 # next_run_at but is not claimed).
 SCHEDULED_STATUSES = (ReminderStatus.PENDING, ReminderStatus.ACTIVE)
-# A reminder that is over: no change but reading it (and cancelling a quarantined one).
+# A reminder that is over: it never fires again and a PATCH is refused (a DELETE still cancels it).
 ENDED_STATUSES = (ReminderStatus.COMPLETED, ReminderStatus.CANCELLED, ReminderStatus.QUARANTINED)
 
 
