@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from api import examples
-from api.schemas import ReminderType
 from core.events import EVENT_TYPE
+from core.states import ReminderType
 
 QUEUE = "queue:to_assistant"
 

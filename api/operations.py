@@ -22,6 +22,14 @@ from core.db import DATABASE_ERRORS, Connection, Pool
 from core.events import event_id_for
 from core.exceptions import Conflict, Forbidden, InvalidField, NotFound, RetryLater
 from core.queries import queries
+from core.states import (
+    ENDED_STATUSES,
+    LIVE_STATUSES,
+    SCHEDULED_STATUSES,
+    DeliveryState,
+    ReminderStatus,
+    ReminderType,
+)
 from core.store.reminders import NewReminder, create_reminders
 
 log = structlog.get_logger("api")
@@ -34,8 +42,6 @@ NOTIFY_HORIZON_SECONDS = 300.0
 # How far behind our clock a recurring create guesses the database's now (create_reminder checks
 # the guess): hosts kept by NTP agree within milliseconds; a fire inside the margin costs a retry.
 CLOCK_GUESS_MARGIN = timedelta(seconds=1)
-
-SCHEDULED = ("pending", "active")
 
 
 def _audit_details(principal: Principal, **details: Any) -> str:
@@ -72,9 +78,9 @@ async def _notify_due(db: Pool | Connection, before: asyncpg.Record | None, afte
     old time or will, and every poll re-plans from the nearest next_run_at, so a later move is found.
     """
     when = after["next_run_at"]
-    if when is None or after["status"] not in SCHEDULED:
+    if when is None or after["status"] not in SCHEDULED_STATUSES:
         return
-    if before is not None and before["status"] in SCHEDULED and before["next_run_at"] is not None:
+    if before is not None and before["status"] in SCHEDULED_STATUSES and before["next_run_at"] is not None:
         if when >= before["next_run_at"]:
             return
     if when > datetime.now(UTC) + 2 * timedelta(seconds=NOTIFY_HORIZON_SECONDS):
@@ -179,14 +185,14 @@ async def _create(
     trigger_at = body.trigger_at
     policy = body.dst_policy or DstPolicy()
     guess: datetime | None = None
-    if body.type == "one_time":
+    if body.type == ReminderType.ONE_TIME:
         if body.trigger_in is not None:
             # Relative to the database clock, like every other schedule computation.
             trigger_at = await db.fetchval(queries["db_now"]) + body.trigger_in
-        status, next_run_at = "pending", trigger_at
+        status, next_run_at = ReminderStatus.PENDING, trigger_at
     else:
         assert body.cron_expression is not None
-        status = "active"
+        status = ReminderStatus.ACTIVE
         if body.start_at is None and len(body.cron_expression.split()) == 5:
             # Save the round trip for the database clock: compute from a moment just behind it,
             # and let the insert check that nothing fires in between (else it writes nothing and
@@ -311,7 +317,7 @@ async def update_reminder(
         if fields:
             row = await _update_fields(conn, principal, row, fields, cipher)
         if wanted is not None:
-            row = await _change_status(conn, principal, row, wanted)
+            row = await _pause_or_resume(conn, principal, row, ReminderStatus(wanted))
         await _notify_due(conn, before, row)
     return row
 
@@ -326,27 +332,27 @@ async def _update_fields(
     kind, status = row["type"], row["status"]
     # A quarantined row holds what could not be planned: changing a field would leave it set aside
     # with a schedule nobody checked; it is cancelled, or repaired by an operator.
-    if status in ("completed", "cancelled", "quarantined"):
+    if status in ENDED_STATUSES:
         raise Conflict(f"a {status} reminder cannot be changed")
     for name, value in fields.items():
         if value is None and name not in NULLABLE_FIELDS:
             raise InvalidField(name, "may not be null")
-        if kind == "one_time" and name in RECURRING_ONLY:
+        if kind == ReminderType.ONE_TIME and name in RECURRING_ONLY:
             raise InvalidField(name, "only for recurring reminders")
-        if kind == "recurring" and name == "trigger_at":
+        if kind == ReminderType.RECURRING and name == "trigger_at":
             raise InvalidField(name, "not for a recurring reminder; change cron_expression")
     merged = {**dict(row), **fields}
     policy = fields.get("dst_policy") or {}
     merged["dst_gap"] = policy.get("gap", row["dst_gap"])
     merged["dst_repeated"] = policy.get("repeated", row["dst_repeated"])
     next_run_at = row["next_run_at"]
-    if kind == "one_time" and "trigger_at" in fields:
-        if status == "active":
+    if kind == ReminderType.ONE_TIME and "trigger_at" in fields:
+        if status == ReminderStatus.ACTIVE:
             raise Conflict("this reminder already fired; snooze it to have it fire again")
         next_run_at = fields["trigger_at"]
-    if kind == "recurring" and {"cron_expression", "timezone", "dst_policy"} & fields.keys():
+    if kind == ReminderType.RECURRING and {"cron_expression", "timezone", "dst_policy"} & fields.keys():
         next_run_at = _next_fire(merged, await _schedule_from(conn, merged["start_at"]))
-    if kind == "recurring" and merged["until"] is not None and next_run_at is not None:
+    if kind == ReminderType.RECURRING and merged["until"] is not None and next_run_at is not None:
         if next_run_at > merged["until"]:
             raise InvalidField("until", "the schedule has no fire before until")
     if merged["max_runs"] is not None and merged["max_runs"] <= row["runs_count"]:
@@ -388,24 +394,30 @@ async def _update_fields(
     return updated
 
 
-async def _change_status(
-    conn: Connection, principal: Principal, row: asyncpg.Record, wanted: str
+def _running_status(kind: str) -> ReminderStatus:
+    """The status of a reminder of this type that is neither paused nor over."""
+    return ReminderStatus.PENDING if kind == ReminderType.ONE_TIME else ReminderStatus.ACTIVE
+
+
+async def _pause_or_resume(
+    conn: Connection, principal: Principal, row: asyncpg.Record, wanted: ReminderStatus
 ) -> asyncpg.Record:
     reminder_id = row["id"]
     current, kind = row["status"], row["type"]
-    running = "pending" if kind == "one_time" else "active"
-    if (wanted == "paused" and current == "paused") or (wanted == "active" and current == running):
+    running = _running_status(kind)
+    paused = ReminderStatus.PAUSED
+    if (wanted == paused and current == paused) or (wanted == ReminderStatus.ACTIVE and current == running):
         return row
-    if wanted == "paused" and current == running:
-        new_status, next_run_at = "paused", row["next_run_at"]
+    if wanted == paused and current == running:
+        new_status, next_run_at = paused, row["next_run_at"]
         action = "pause"
-    elif wanted == "active" and current == "paused":
+    elif wanted == ReminderStatus.ACTIVE and current == paused:
         new_status, action = running, "resume"
         # The fire that was next when paused stays next: if the pause outlasted it, the
         # reminder's misfire policy decides (skip, one late catch-up, or every missed fire).
         next_run_at = row["next_run_at"]
         if next_run_at is None:
-            if kind == "one_time":
+            if kind == ReminderType.ONE_TIME:
                 next_run_at = row["trigger_at"]
             else:
                 now = await conn.fetchval(queries["db_now"])
@@ -428,7 +440,7 @@ async def cancel_reminder(pool: Pool, principal: Principal, reminder_id: UUID) -
     """Cancel for good; the row stays for audit and never fires again."""
     async with pool.acquire() as conn, conn.transaction():
         row = _visible(await conn.fetchrow(queries["lock_reminder_status"], reminder_id), principal)
-        if row["status"] == "cancelled":
+        if row["status"] == ReminderStatus.CANCELLED:
             return
         await conn.execute(queries["cancel_reminder"], reminder_id)
         await conn.execute(queries["stop_redelivery"], reminder_id)
@@ -455,7 +467,7 @@ def _in_flight(row: asyncpg.Record, event_id: UUID, now: datetime) -> bool:
     The next claim records it within a poll. Only events a claim would push now can match: later
     occurrences have not been sent to anyone yet.
     """
-    if row["status"] not in SCHEDULED:
+    if row["status"] not in SCHEDULED_STATUSES:
         return False  # paused, completed or cancelled since: no claim will record it
     at: datetime | None = row["next_run_at"]
     until = now + IN_FLIGHT_CLOCK_MARGIN
@@ -484,16 +496,20 @@ async def ack_event(pool: Pool, principal: Principal, reminder_id: UUID, ack: Ac
                 log.warning("ack_before_record", reminder_id=str(reminder_id), event_id=str(ack.event_id))
                 raise RetryLater("this event is not recorded yet (its poller stopped before its commit)")
             raise NotFound("event not found for this reminder")
-        if delivery["state"] == "acked":
+        if delivery["state"] == DeliveryState.ACKED:
             return row
-        if delivery["state"] == "dead":
+        if delivery["state"] == DeliveryState.DEAD:
             raise Conflict("this event was given up on (dead-lettered); it can no longer be acked")
         await conn.execute(queries["ack_delivery"], ack.event_id)
         # A one-time reminder is done when its fire is acked, unless it was snoozed since (pending
         # again): then this ack only closes the old event and the snoozed fire still goes out.
-        completes = ack.action == "complete" or (row["type"] == "one_time" and row["status"] == "active")
-        if completes and row["status"] in ("pending", "active", "paused"):
-            completed = await conn.fetchrow(queries["set_reminder_state"], reminder_id, "completed", None)
+        completes = ack.action == "complete" or (
+            row["type"] == ReminderType.ONE_TIME and row["status"] == ReminderStatus.ACTIVE
+        )
+        if completes and row["status"] in LIVE_STATUSES:
+            completed = await conn.fetchrow(
+                queries["set_reminder_state"], reminder_id, ReminderStatus.COMPLETED, None
+            )
             assert completed is not None
             row = completed
             await conn.execute(queries["stop_redelivery"], reminder_id)
@@ -539,14 +555,15 @@ async def snooze(
     """Move only the next occurrence; a fired one-time reminder fires again at the new time."""
     async with pool.acquire() as conn, conn.transaction():
         row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
-        if row["status"] not in ("pending", "active"):
+        if row["status"] not in SCHEDULED_STATUSES:
             raise Conflict(f"cannot snooze a {row['status']} reminder")
         now = await conn.fetchval(queries["db_now"])
         when = until if until is not None else now + (delay or timedelta(0))
         if when <= now:
             raise InvalidField("until", "must be in the future")
-        status = "pending" if row["type"] == "one_time" else "active"
-        updated = await conn.fetchrow(queries["set_reminder_state"], reminder_id, status, when)
+        updated = await conn.fetchrow(
+            queries["set_reminder_state"], reminder_id, _running_status(row["type"]), when
+        )
         assert updated is not None
         await _notify_due(conn, row, updated)
         # The event being snoozed is handled: it is not redelivered.
@@ -567,7 +584,10 @@ async def skip_next(pool: Pool, principal: Principal, reminder_id: UUID) -> asyn
     """Skip the next occurrence of a recurring reminder; the one after it becomes next."""
     async with pool.acquire() as conn, conn.transaction():
         row = _visible(await conn.fetchrow(queries["lock_reminder"], reminder_id), principal)
-        if row["type"] != "recurring" or row["status"] not in ("active", "paused"):
+        if row["type"] != ReminderType.RECURRING or row["status"] not in (
+            ReminderStatus.ACTIVE,
+            ReminderStatus.PAUSED,
+        ):
             raise Conflict(
                 f"only an active or paused recurring reminder can skip; this one is {row['status']}"
             )

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from core import jsontext
 from core.cron import validate_cron as _validate_cron
 from core.cron import zone
+from core.states import DeliveryState, DstGap, DstRepeated, MisfirePolicy, ReminderStatus, ReminderType
 
 # Parsing a cron expression with croniter is most of validating a create body; the same few
 # expressions come back again and again. Only valid ones are cached (an error is not), keyed on the
@@ -63,17 +64,12 @@ ZONE_DESCRIPTION = (
     "those that are not places (Factory, localtime, posixrules); a folder such as Europe is not a zone."
 )
 
-ReminderType = Literal["one_time", "recurring"]
-ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled", "quarantined"]
-MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 UserId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 # In a body, the JSON type the schema names and no other: lax validation read true as 1, "7" as 7
 # and "off" as false. (UserId alone stays lax for the path, where every value is text.)
 JsonInt = Annotated[int, Strict()]
 JsonBool = Annotated[bool, Strict()]
 BodyUserId = Annotated[UserId, Strict()]
-DstGap = Literal["shift", "skip"]
-DstRepeated = Literal["first", "both"]
 
 
 def _not_a_boolean(value: object) -> object:
@@ -200,12 +196,12 @@ class DstPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gap: DstGap = Field(
-        default="shift",
+        default=DstGap.SHIFT,
         description="A fire whose local time is skipped (spring forward): goes out right after the "
         "jump (shift), or not at all (skip).",
     )
     repeated: DstRepeated = Field(
-        default="first",
+        default=DstRepeated.FIRST,
         description="A fixed-time fire in a repeated hour (fall back): goes out once, in the first "
         "pass (first), or in both passes (both). Wildcard and interval schedules always keep "
         "firing at real elapsed intervals.",
@@ -231,7 +227,7 @@ class ReminderCreate(BaseModel):
     timezone: str = Field(default="UTC", min_length=1, max_length=64, description=ZONE_DESCRIPTION)
     payload: Payload
     misfire_policy: MisfirePolicy = Field(
-        default="fire_once",
+        default=MisfirePolicy.FIRE_ONCE,
         description="What a fire missed by more than misfire_grace_seconds (downtime, a pause) "
         "does: skip it, send one late catch-up event (fire_once), or send each (fire_all, "
         "at most 1,000).",
@@ -267,7 +263,7 @@ class ReminderCreate(BaseModel):
     def _positive_delay(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
         if value is None:
             return None
-        if info.data.get("type") == "recurring":
+        if info.data.get("type") == ReminderType.RECURRING:
             raise ValueError("not allowed for a recurring reminder; use cron_expression")
         if not timedelta(0) < value <= MAX_TRIGGER_IN:
             raise ValueError("must be more than 0 and at most 10 years")
@@ -278,17 +274,17 @@ class ReminderCreate(BaseModel):
     def _trigger_matches_type(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         kind = info.data.get("type")
         relative = info.data.get("trigger_in") is not None
-        if kind == "one_time" and value is not None and relative:
+        if kind == ReminderType.ONE_TIME and value is not None and relative:
             raise ValueError("give trigger_at or trigger_in, not both")
-        if kind == "one_time" and value is None and not relative and "trigger_in" not in info.data:
+        if kind == ReminderType.ONE_TIME and value is None and not relative and "trigger_in" not in info.data:
             # trigger_in was given but invalid: its own error says why; no second one here.
             return value
-        if kind == "one_time" and value is None and not relative:
+        if kind == ReminderType.ONE_TIME and value is None and not relative:
             raise ValueError(
                 "required for a one_time reminder (an ISO 8601 time with a UTC offset), "
                 "unless trigger_in is given"
             )
-        if kind == "recurring" and value is not None:
+        if kind == ReminderType.RECURRING and value is not None:
             raise ValueError("not allowed for a recurring reminder; use cron_expression")
         return value
 
@@ -296,16 +292,16 @@ class ReminderCreate(BaseModel):
     @classmethod
     def _cron_matches_type(cls, value: str | None, info: ValidationInfo) -> str | None:
         kind = info.data.get("type")
-        if kind == "recurring" and value is None:
+        if kind == ReminderType.RECURRING and value is None:
             raise ValueError("required for a recurring reminder (5 fields, or 6 with seconds first)")
-        if kind == "one_time" and value is not None:
+        if kind == ReminderType.ONE_TIME and value is not None:
             raise ValueError("not allowed for a one_time reminder; use trigger_at")
         return None if value is None else validate_cron(value)
 
     @field_validator("start_at", "until", "max_runs", "dst_policy")
     @classmethod
     def _only_for_series(cls, value: object, info: ValidationInfo) -> object:
-        if value is not None and info.data.get("type") == "one_time":
+        if value is not None and info.data.get("type") == ReminderType.ONE_TIME:
             raise ValueError("only for recurring reminders")
         if info.field_name == "until" and value is not None:
             start = info.data.get("start_at")
@@ -404,6 +400,8 @@ class ReminderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Two ReminderStatus values, spelled as a Literal so that a wrong one is refused naming only
+    # these (tests/unit/test_vocabulary.py holds them to the enum).
     status: Literal["paused", "active"] | None = None
     trigger_at: Instant | None = Field(default=None, description="One-time reminders only.")
     cron_expression: str | None = Field(default=None, max_length=200, description="Recurring only.")
@@ -452,7 +450,7 @@ class AckResult(BaseModel):
     """The delivery's state after the ack, and the reminder."""
 
     event_id: UUID
-    state: Literal["acked"]
+    state: Literal[DeliveryState.ACKED]
     reminder: Reminder
 
 
@@ -471,7 +469,7 @@ class DeliveryEntry(BaseModel):
     event_id: UUID
     scheduled_for: datetime
     attempt: int
-    state: Literal["pending", "sent", "acked", "dead", "stopped"]
+    state: DeliveryState
     late: bool
     created_at: datetime
     sent_at: datetime | None

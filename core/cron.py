@@ -11,7 +11,6 @@ import re
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -19,6 +18,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from core.cron_checks import check_fields
 from core.cron_fast import next_fire_fast
 from core.exceptions import InvalidSchedule as InvalidSchedule
+from core.states import DstGap, DstRepeated
 from core.zones import zone as zone
 
 MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -137,11 +137,6 @@ def _second_pass_of_repeated_hour(moment: datetime, tz: ZoneInfo) -> bool:
     return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
-GapPolicy = Literal["shift", "skip"]
-RepeatedPolicy = Literal["first", "both"]
-DST_GAP_POLICIES: tuple[GapPolicy, ...] = ("shift", "skip")
-DST_REPEATED_POLICIES: tuple[RepeatedPolicy, ...] = ("first", "both")
-
 # The widest offset change in the tz database is under 3 hours (most are 1 hour, Lord Howe's 30 min).
 _MAX_SHIFT = timedelta(hours=3)
 
@@ -151,8 +146,8 @@ def next_fire(
     timezone: str,
     after: datetime,
     *,
-    gap: GapPolicy = "shift",
-    repeated: RepeatedPolicy = "first",
+    gap: DstGap = DstGap.SHIFT,
+    repeated: DstRepeated = DstRepeated.FIRST,
 ) -> datetime:
     """The first fire strictly after ``after`` (aware), in UTC.
 
@@ -166,7 +161,7 @@ def next_fire(
 
 @lru_cache(maxsize=16_384)
 def _next_fire_utc(
-    expression: str, timezone: str, after: datetime, gap: GapPolicy, repeated: RepeatedPolicy
+    expression: str, timezone: str, after: datetime, gap: DstGap, repeated: DstRepeated
 ) -> datetime:
     """Memoized: rows that share (expression, zone, previous fire) share one computation, which
     is what makes a burst of identical schedules cheap."""
@@ -179,14 +174,14 @@ def _next_fire_utc(
 
 
 def _next_fire_croniter(
-    expression: str, timezone: str, after: datetime, gap: GapPolicy, repeated: RepeatedPolicy
+    expression: str, timezone: str, after: datetime, gap: DstGap, repeated: DstRepeated
 ) -> datetime:
     """The next fire as croniter and the DST policies define it: the reference for the fast path."""
     tz = zone(timezone)
     if not expression.startswith("@"):
         expression = " ".join(_collapse_fields(expression.split()))
     fixed = _fixed_time(expression)
-    both_passes = fixed and repeated == "both"
+    both_passes = fixed and repeated == DstRepeated.BOTH
     itr = _reused_iterator(expression, after.astimezone(tz))
     # Around a DST fold the local iterator can hand back an instant that is not later in UTC, and
     # a fixed-time expression may skip a whole repeated hour of candidates (3,600 at most).
@@ -199,7 +194,9 @@ def _next_fire_croniter(
         # through both passes.
         if fixed and not both_passes and _second_pass_of_repeated_hour(candidate, tz):
             continue
-        if gap == "skip" and not _matches_wall(expression, candidate.astimezone(tz).replace(tzinfo=None)):
+        if gap == DstGap.SKIP and not _matches_wall(
+            expression, candidate.astimezone(tz).replace(tzinfo=None)
+        ):
             continue  # croniter moved a fire out of a skipped local hour
         break
     else:
@@ -278,8 +275,8 @@ def upcoming(
     after: datetime,
     count: int,
     *,
-    gap: GapPolicy = "shift",
-    repeated: RepeatedPolicy = "first",
+    gap: DstGap = DstGap.SHIFT,
+    repeated: DstRepeated = DstRepeated.FIRST,
 ) -> list[datetime]:
     """The next ``count`` fires strictly after ``after``, in UTC."""
     fires: list[datetime] = []

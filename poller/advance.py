@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Protocol
 
-from core.cron import GapPolicy, RepeatedPolicy, next_fire
+from core.cron import next_fire
+from core.states import DstGap, DstRepeated, MisfirePolicy, ReminderStatus, ReminderType
 
 # Upper bound on the missed occurrences one claim looks at (and fire_all sends).
 MISSED_LIMIT = 1000
@@ -44,8 +45,8 @@ class Due:
     until: datetime | None = None
     max_runs: int | None = None
     runs_count: int = 0
-    dst_gap: GapPolicy = "shift"
-    dst_repeated: RepeatedPolicy = "first"
+    dst_gap: DstGap = DstGap.SHIFT
+    dst_repeated: DstRepeated = DstRepeated.FIRST
 
     @classmethod
     def from_row(cls, row: _Row) -> Due:
@@ -70,7 +71,7 @@ class Plan:
 
     fires: list[Fire]
     next_run_at: datetime | None
-    status: str
+    status: ReminderStatus
     skipped: list[datetime] = field(default_factory=list)  # late occurrences not sent
     # More than MISSED_LIMIT were missed: those past the limit were neither sent nor listed.
     truncated: bool = False
@@ -98,7 +99,7 @@ def plan(due: Due, db_now: datetime) -> Plan:
         dst_repeated=due.dst_repeated,
     )
     until, max_runs, runs_count = due.until, due.max_runs, due.runs_count
-    if due.type == "one_time" or (until is None and max_runs is None):
+    if due.type == ReminderType.ONE_TIME or (until is None and max_runs is None):
         return outcome
     fires = [f for f in outcome.fires if until is None or f.scheduled_for <= until]
     if max_runs is not None:
@@ -110,7 +111,7 @@ def plan(due: Due, db_now: datetime) -> Plan:
         ended = "until"
     if ended is None:
         return replace(outcome, fires=fires)
-    return replace(outcome, fires=fires, next_run_at=None, status="completed", ended=ended)
+    return replace(outcome, fires=fires, next_run_at=None, status=ReminderStatus.COMPLETED, ended=ended)
 
 
 def _plan(
@@ -123,22 +124,23 @@ def _plan(
     ack_required: bool,
     scheduled_for: datetime,
     db_now: datetime,
-    dst_gap: GapPolicy,
-    dst_repeated: RepeatedPolicy,
+    dst_gap: DstGap,
+    dst_repeated: DstRepeated,
 ) -> Plan:
     late_before = db_now - timedelta(seconds=misfire_grace_seconds)
-    if reminder_type == "one_time" or cron_expression is None:
+    if reminder_type == ReminderType.ONE_TIME or cron_expression is None:
         is_late = scheduled_for < late_before
-        if is_late and misfire_policy == "skip":
-            return Plan([], None, "completed", skipped=[scheduled_for])
+        if is_late and misfire_policy == MisfirePolicy.SKIP:
+            return Plan([], None, ReminderStatus.COMPLETED, skipped=[scheduled_for])
         # Fired: waiting for the assistant's ack, unless none is expected.
-        return Plan([Fire(scheduled_for, is_late)], None, "active" if ack_required else "completed")
+        status = ReminderStatus.ACTIVE if ack_required else ReminderStatus.COMPLETED
+        return Plan([Fire(scheduled_for, is_late)], None, status)
 
     if scheduled_for >= late_before:
         # On time (the common case): one fire, and the series moves on by one step. If that next
         # step is already due it is claimed again right away, and judged on its own lateness.
         following = next_fire(cron_expression, timezone, scheduled_for, gap=dst_gap, repeated=dst_repeated)
-        return Plan([Fire(scheduled_for, False)], following, "active")
+        return Plan([Fire(scheduled_for, False)], following, ReminderStatus.ACTIVE)
 
     def following_after(moment: datetime) -> datetime:
         assert cron_expression is not None
@@ -159,11 +161,11 @@ def _plan(
         current = following_after(db_now)
     late_ones = [t for t in missed if t < late_before]
     on_time = [Fire(t, False) for t in missed if t >= late_before]
-    if misfire_policy == "skip":
-        return Plan(on_time, current, "active", skipped=late_ones, truncated=truncated)
-    if misfire_policy == "fire_all":
+    if misfire_policy == MisfirePolicy.SKIP:
+        return Plan(on_time, current, ReminderStatus.ACTIVE, skipped=late_ones, truncated=truncated)
+    if misfire_policy == MisfirePolicy.FIRE_ALL:
         fires = [Fire(t, True) for t in late_ones] + on_time
-        return Plan(fires, current, "active", truncated=truncated)
+        return Plan(fires, current, ReminderStatus.ACTIVE, truncated=truncated)
     # fire_once: the most recent late occurrence stands for all of them.
     fires = [Fire(late_ones[-1], True), *on_time]
-    return Plan(fires, current, "active", skipped=late_ones[:-1], truncated=truncated)
+    return Plan(fires, current, ReminderStatus.ACTIVE, skipped=late_ones[:-1], truncated=truncated)

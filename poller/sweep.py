@@ -13,6 +13,7 @@ from core.db import Connection, Pool
 from core.events import Occurrence, format_time
 from core.exceptions import PayloadCryptoError
 from core.queries import queries
+from core.states import DeliveryState
 from poller.claim import POLLER_ACTOR, occurrence_from_row
 
 
@@ -80,7 +81,7 @@ async def claim_redeliveries(
         await conn.execute(
             queries["insert_audits"],
             POLLER_ACTOR,
-            ["dead_letter" if r["state"] == "dead" else "redeliver" for r in rows],
+            ["dead_letter" if r["state"] == DeliveryState.DEAD else "redeliver" for r in rows],
             [r["reminder_id"] for r in rows],
             [
                 orjson.dumps(
@@ -93,6 +94,6 @@ async def claim_redeliveries(
                 for r in rows
             ],
         )
-    retry = _occurrences([r for r in rows if r["state"] == "pending"], cipher)
-    dead = _occurrences([r for r in rows if r["state"] == "dead"], cipher)
+    retry = _occurrences([r for r in rows if r["state"] == DeliveryState.PENDING], cipher)
+    dead = _occurrences([r for r in rows if r["state"] == DeliveryState.DEAD], cipher)
     return Redeliveries(retry.occurrences, dead.occurrences, retry.undecryptable + dead.undecryptable)

@@ -25,9 +25,7 @@ from api.schemas import (
     AuditPage,
     DeliveryEntry,
     DeliveryPage,
-    DstGap,
     DstPolicy,
-    DstRepeated,
     ErrorDetail,
     History,
     Preview,
@@ -35,8 +33,6 @@ from api.schemas import (
     Reminder,
     ReminderCreate,
     ReminderPage,
-    ReminderStatus,
-    ReminderType,
     ReminderUpdate,
     Snooze,
     UserId,
@@ -46,6 +42,7 @@ from core.cron import InvalidSchedule, on_transition_day, upcoming, validate_cro
 from core.crypto import PayloadCipher
 from core.exceptions import UnknownZone
 from core.settings import Settings
+from core.states import LIVE_STATUSES, DeliveryState, DstGap, DstRepeated, ReminderStatus, ReminderType
 
 
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -227,8 +224,10 @@ async def preview_schedule(
     ],
     timezone: Annotated[str, Query(min_length=1, max_length=64, description=ZONE_DESCRIPTION)] = "UTC",
     count: Count = 5,
-    dst_gap: Annotated[DstGap, Query(description="As a reminder's dst_policy.gap")] = "shift",
-    dst_repeated: Annotated[DstRepeated, Query(description="As a reminder's dst_policy.repeated")] = "first",
+    dst_gap: Annotated[DstGap, Query(description="As a reminder's dst_policy.gap")] = DstGap.SHIFT,
+    dst_repeated: Annotated[
+        DstRepeated, Query(description="As a reminder's dst_policy.repeated")
+    ] = DstRepeated.FIRST,
 ) -> Preview:
     """The next fires of a cron expression in a time zone, flagging DST transition days."""
     del principal  # any reader may preview; nothing is stored or read
@@ -279,9 +278,9 @@ async def list_next_fires(pool: PoolDep, principal: Reader, reminder_id: UUID, c
     """
     row = await operations.get_reminder(pool, principal, reminder_id)
     policy = DstPolicy(gap=row["dst_gap"], repeated=row["dst_repeated"])
-    at = row["next_run_at"] if row["status"] in ("pending", "active", "paused") else None
+    at = row["next_run_at"] if row["status"] in LIVE_STATUSES else None
     fires: list[datetime] = []
-    if at is not None and row["type"] == "recurring":
+    if at is not None and row["type"] == ReminderType.RECURRING:
         fires = [
             at,
             *upcoming(
@@ -399,4 +398,4 @@ async def ack_event(
 ) -> AckResult:
     """Confirm an event; ``action: complete`` ends a recurring chain."""
     row = await operations.ack_event(pool, principal, reminder_id, body)
-    return AckResult(event_id=body.event_id, state="acked", reminder=_reminder(row, cipher))
+    return AckResult(event_id=body.event_id, state=DeliveryState.ACKED, reminder=_reminder(row, cipher))

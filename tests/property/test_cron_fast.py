@@ -21,15 +21,12 @@ from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from core.cron import (
-    DST_GAP_POLICIES,
-    DST_REPEATED_POLICIES,
-    GapPolicy,
     InvalidSchedule,
-    RepeatedPolicy,
     _next_fire_croniter,
     zone,
 )
 from core.cron_fast import next_fire_fast
+from core.states import DstGap, DstRepeated
 from core.zones import zone_names
 from tests.property.strategies import (
     any_zone_and_start,
@@ -57,7 +54,7 @@ CLEAR = timedelta(days=1, hours=3)
 
 
 def reference(
-    expression: str, name: str, after: datetime, gap: GapPolicy, repeated: RepeatedPolicy
+    expression: str, name: str, after: datetime, gap: DstGap, repeated: DstRepeated
 ) -> datetime | None:
     """croniter's answer, or None where it finds no fire (30 February)."""
     try:
@@ -74,7 +71,7 @@ def clear_of_changes(name: str, start: datetime, end: datetime) -> bool:
 
 
 def check(
-    expression: str, where: tuple[str, datetime], gap: GapPolicy, repeated: RepeatedPolicy
+    expression: str, where: tuple[str, datetime], gap: DstGap, repeated: DstRepeated
 ) -> tuple[datetime | None, datetime | None]:
     """The fast path's answer and croniter's, after checking the one against the other."""
     name, start = where
@@ -90,7 +87,7 @@ def check(
     return fast, expected
 
 
-POLICIES = st.tuples(st.sampled_from(DST_GAP_POLICIES), st.sampled_from(DST_REPEATED_POLICIES))
+POLICIES = st.tuples(st.sampled_from(DstGap), st.sampled_from(DstRepeated))
 
 
 @SETTINGS
@@ -98,43 +95,55 @@ POLICIES = st.tuples(st.sampled_from(DST_GAP_POLICIES), st.sampled_from(DST_REPE
 @example(
     expression="30 2 * * *",
     where=("Europe/Berlin", datetime(2024, 3, 30, 3, tzinfo=UTC)),
-    policies=("shift", "first"),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
     expression="30 2 * * *",
     where=("Europe/Berlin", datetime(2024, 10, 26, 3, tzinfo=UTC)),
-    policies=("shift", "both"),
+    policies=(DstGap.SHIFT, DstRepeated.BOTH),
 )
 @example(
-    expression="0 0 13 * 5", where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)), policies=("shift", "first")
+    expression="0 0 13 * 5",
+    where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
-    expression="0 0 */2 * 1", where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)), policies=("skip", "first")
+    expression="0 0 */2 * 1",
+    where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)),
+    policies=(DstGap.SKIP, DstRepeated.FIRST),
 )
 @example(
-    expression="0 0 1-31 * 1", where=("UTC", datetime(2024, 1, 2, tzinfo=UTC)), policies=("shift", "first")
+    expression="0 0 1-31 * 1",
+    where=("UTC", datetime(2024, 1, 2, tzinfo=UTC)),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
-    expression="0 0 1,*/2 * 0-6", where=("UTC", datetime(2024, 1, 2, tzinfo=UTC)), policies=("shift", "first")
+    expression="0 0 1,*/2 * 0-6",
+    where=("UTC", datetime(2024, 1, 2, tzinfo=UTC)),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
     expression="5 4 3 * * 7",
     where=("Asia/Tokyo", datetime(2039, 12, 31, tzinfo=UTC)),
-    policies=("shift", "first"),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
-    expression="0 12 * * 3-7/2", where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)), policies=("shift", "first")
+    expression="0 12 * * 3-7/2",
+    where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
     expression="45 23 * * *",
     where=("Pacific/Apia", datetime(2011, 12, 29, 9, 50, tzinfo=UTC)),
-    policies=("shift", "first"),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 @example(
-    expression="0 0 30 2 *", where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)), policies=("shift", "first")
+    expression="0 0 30 2 *",
+    where=("UTC", datetime(2024, 1, 1, tzinfo=UTC)),
+    policies=(DstGap.SHIFT, DstRepeated.FIRST),
 )
 def test_fast_path_gives_croniters_answer(
-    expression: str, where: tuple[str, datetime], policies: tuple[GapPolicy, RepeatedPolicy]
+    expression: str, where: tuple[str, datetime], policies: tuple[DstGap, DstRepeated]
 ) -> None:
     check(expression, where, *policies)
 
@@ -142,7 +151,7 @@ def test_fast_path_gives_croniters_answer(
 @SETTINGS
 @given(expression=cron_expressions(), where=any_zone_and_start(FIXED_ZONES), policies=POLICIES)
 def test_fast_path_answers_in_zones_without_changes(
-    expression: str, where: tuple[str, datetime], policies: tuple[GapPolicy, RepeatedPolicy]
+    expression: str, where: tuple[str, datetime], policies: tuple[DstGap, DstRepeated]
 ) -> None:
     """No offset change since 1999: every fire within the search reach comes from the fast path."""
     fast, expected = check(expression, where, *policies)
@@ -153,7 +162,7 @@ def test_fast_path_answers_in_zones_without_changes(
 @SETTINGS
 @given(case=fixed_times_near_changes(ZONES), policies=POLICIES)
 def test_fast_path_around_fires_in_skipped_or_repeated_hours(
-    case: tuple[str, str, datetime], policies: tuple[GapPolicy, RepeatedPolicy]
+    case: tuple[str, str, datetime], policies: tuple[DstGap, DstRepeated]
 ) -> None:
     """Where the DST policies decide: a named time of day next to an offset change, from a start
     next to it (uniform starts rarely meet one)."""

@@ -24,7 +24,8 @@ from croniter import croniter
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
-from core.cron import GapPolicy, RepeatedPolicy, next_fire, validate_cron
+from core.cron import next_fire, validate_cron
+from core.states import DstGap, DstRepeated
 from core.zones import zone_names
 from tests.property.strategies import (
     START_MAX,
@@ -317,8 +318,8 @@ def iterate(
     name: str,
     start: datetime,
     count: int,
-    gap: GapPolicy = "shift",
-    repeated: RepeatedPolicy = "first",
+    gap: DstGap = DstGap.SHIFT,
+    repeated: DstRepeated = DstRepeated.FIRST,
 ) -> list[datetime]:
     """The start and the next ``count`` fires after it."""
     fires = [start]
@@ -494,7 +495,7 @@ def test_with_gap_skip_every_fire_matches_the_expression(cron: Cron, where: tupl
     the fires strictly increase, and only a repeated wall time comes before the brute-force fire."""
     name, start = where
     tz = ZoneInfo(name)
-    fires = iterate(cron, name, start, 5, gap="skip")
+    fires = iterate(cron, name, start, 5, gap=DstGap.SKIP)
     assert all(a < b for a, b in pairwise(fires))
     for fire in fires[1:]:
         wall = local_wall(fire, tz)
@@ -522,7 +523,7 @@ def test_with_repeated_both_every_default_fire_still_fires(cron: Cron, where: tu
     most = len(default) + int(MAX_SHIFT_BACK.total_seconds()) + 1
     while both[-1] < default[-1]:
         assert len(both) <= most, "repeated='both' fires more often than the repeated stretch allows"
-        both.append(next_fire(cron.expression, name, both[-1], repeated="both"))
+        both.append(next_fire(cron.expression, name, both[-1], repeated=DstRepeated.BOTH))
     note(f"repeated='both': {[f.isoformat() for f in both]}")
     assert all(a < b for a, b in pairwise(both))
     assert set(default) <= set(both)

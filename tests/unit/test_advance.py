@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.states import ReminderStatus
 from poller.advance import MISSED_LIMIT, Due, Fire, Plan, plan
 
 POLICIES = ["skip", "fire_once", "fire_all"]
@@ -51,13 +52,13 @@ def run(
 def test_one_time_on_time_fires_and_waits_for_its_ack(policy: str) -> None:
     at = utc(2025, 1, 1, 10)
     result = run(reminder_type="one_time", cron=None, policy=policy, scheduled_for=at, db_now=at)
-    assert result == Plan([Fire(at, False)], None, "active")
+    assert result == Plan([Fire(at, False)], None, ReminderStatus.ACTIVE)
 
 
 def test_one_time_without_ack_completes_when_it_fires() -> None:
     at = utc(2025, 1, 1, 10)
     result = run(reminder_type="one_time", cron=None, ack_required=False, scheduled_for=at, db_now=at)
-    assert result == Plan([Fire(at, False)], None, "completed")
+    assert result == Plan([Fire(at, False)], None, ReminderStatus.COMPLETED)
 
 
 @pytest.mark.parametrize("policy", ["fire_once", "fire_all"])
@@ -65,7 +66,7 @@ def test_one_time_late_fires_marked_late(policy: str) -> None:
     at = utc(2025, 1, 1, 10)
     later = at + timedelta(seconds=61)
     result = run(reminder_type="one_time", cron=None, policy=policy, scheduled_for=at, db_now=later)
-    assert result == Plan([Fire(at, True)], None, "active")
+    assert result == Plan([Fire(at, True)], None, ReminderStatus.ACTIVE)
 
 
 def test_one_time_within_grace_is_not_late() -> None:
@@ -77,7 +78,7 @@ def test_one_time_within_grace_is_not_late() -> None:
 def test_one_time_late_with_skip_is_skipped_and_completed() -> None:
     at = utc(2025, 1, 1, 10)
     result = run(reminder_type="one_time", cron=None, policy="skip", scheduled_for=at, db_now=utc(2025, 1, 2))
-    assert result == Plan([], None, "completed", skipped=[at])
+    assert result == Plan([], None, ReminderStatus.COMPLETED, skipped=[at])
 
 
 # --- recurring, on time -------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def test_one_time_late_with_skip_is_skipped_and_completed() -> None:
 def test_recurring_on_time_fires_once_and_moves_one_step(policy: str) -> None:
     at = utc(2025, 1, 1, 10)
     result = run(policy=policy, scheduled_for=at, db_now=at + timedelta(seconds=2))
-    assert result == Plan([Fire(at, False)], utc(2025, 1, 1, 11), "active")
+    assert result == Plan([Fire(at, False)], utc(2025, 1, 1, 11), ReminderStatus.ACTIVE)
 
 
 def test_next_fire_comes_from_the_occurrence_not_from_the_clock() -> None:
@@ -118,17 +119,19 @@ MISSED = [utc(2025, 1, 1, h) for h in range(10, 15)]  # 10:00 .. 14:00
 
 def test_skip_sends_nothing_late_and_lists_every_skipped_fire() -> None:
     result = run(policy="skip", scheduled_for=DOWN_FROM, db_now=BACK_AT)
-    assert result == Plan([], utc(2025, 1, 1, 15), "active", skipped=MISSED)
+    assert result == Plan([], utc(2025, 1, 1, 15), ReminderStatus.ACTIVE, skipped=MISSED)
 
 
 def test_fire_once_sends_one_late_catch_up_for_the_most_recent_miss() -> None:
     result = run(policy="fire_once", scheduled_for=DOWN_FROM, db_now=BACK_AT)
-    assert result == Plan([Fire(MISSED[-1], True)], utc(2025, 1, 1, 15), "active", skipped=MISSED[:-1])
+    assert result == Plan(
+        [Fire(MISSED[-1], True)], utc(2025, 1, 1, 15), ReminderStatus.ACTIVE, skipped=MISSED[:-1]
+    )
 
 
 def test_fire_all_sends_every_miss_in_order_marked_late() -> None:
     result = run(policy="fire_all", scheduled_for=DOWN_FROM, db_now=BACK_AT)
-    assert result == Plan([Fire(t, True) for t in MISSED], utc(2025, 1, 1, 15), "active")
+    assert result == Plan([Fire(t, True) for t in MISSED], utc(2025, 1, 1, 15), ReminderStatus.ACTIVE)
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -180,7 +183,7 @@ def test_the_last_allowed_run_completes_the_series() -> None:
         max_runs=3,
         runs_count=2,
     )
-    assert result == Plan([Fire(at, False)], None, "completed", ended="max_runs")
+    assert result == Plan([Fire(at, False)], None, ReminderStatus.COMPLETED, ended="max_runs")
 
 
 def test_fire_all_sends_no_more_than_the_runs_left() -> None:
@@ -202,7 +205,7 @@ def test_a_next_fire_past_until_completes_the_series() -> None:
         db_now=at,
         until=utc(2025, 1, 1, 10, 30),
     )
-    assert result == Plan([Fire(at, False)], None, "completed", ended="until")
+    assert result == Plan([Fire(at, False)], None, ReminderStatus.COMPLETED, ended="until")
 
 
 def test_within_its_window_the_series_goes_on() -> None:
@@ -214,4 +217,4 @@ def test_within_its_window_the_series_goes_on() -> None:
         max_runs=10,
         runs_count=1,
     )
-    assert result == Plan([Fire(at, False)], utc(2025, 1, 1, 11), "active")
+    assert result == Plan([Fire(at, False)], utc(2025, 1, 1, 11), ReminderStatus.ACTIVE)

@@ -12,6 +12,7 @@ from croniter import CroniterBadDateError
 import core.cron
 from core.cron import _next_fire_croniter, next_fire
 from core.cron_fast import Spec, next_fire_fast, next_wall, offset_changes, parse
+from core.states import DstGap, DstRepeated
 from tests.property.strategies import scan_transitions
 
 
@@ -128,7 +129,7 @@ def test_what_the_fast_path_leaves_to_croniter(expression: str) -> None:
 def fast(expression: str, after: datetime, zone: str = "UTC") -> datetime:
     result = next_fire_fast(expression, ZoneInfo(zone), after)
     assert result is not None
-    assert result == _next_fire_croniter(expression, zone, after, "shift", "first")
+    assert result == _next_fire_croniter(expression, zone, after, DstGap.SHIFT, DstRepeated.FIRST)
     return result
 
 

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.cron import GapPolicy, RepeatedPolicy, next_fire
+from core.cron import next_fire
+from core.states import DstGap, DstRepeated
 
 
 def at(text: str) -> datetime:
@@ -32,8 +33,8 @@ def fires(
     zone: str,
     after: str,
     until: str,
-    gap: GapPolicy = "shift",
-    repeated: RepeatedPolicy = "first",
+    gap: DstGap = DstGap.SHIFT,
+    repeated: DstRepeated = DstRepeated.FIRST,
 ) -> list[datetime]:
     """Every fire in (after, until], in UTC."""
     found: list[datetime] = []
@@ -336,10 +337,11 @@ POLICY_CASES = [
 def test_dst_policy_overrides(
     zone: str,
     expression: str,
-    gap: GapPolicy,
-    repeated: RepeatedPolicy,
+    gap: str,
+    repeated: str,
     after: str,
     until: str,
     expected: list[str],
 ) -> None:
-    assert fires(expression, zone, after, until, gap, repeated) == expand(after, expected)
+    found = fires(expression, zone, after, until, DstGap(gap), DstRepeated(repeated))
+    assert found == expand(after, expected)
