@@ -14,7 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 ReminderType = Literal["one_time", "recurring"]
-ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled"]
+# "quarantined": set aside by a poller that could not plan or read it (docs/design.md).
+ReminderStatus = Literal["pending", "active", "paused", "completed", "cancelled", "quarantined"]
 MisfirePolicy = Literal["skip", "fire_once", "fire_all"]
 DstGap = Literal["shift", "skip"]
 DstRepeated = Literal["first", "both"]

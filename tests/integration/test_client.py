@@ -123,6 +123,16 @@ async def test_every_method_of_the_async_client(client: AsyncRemindersClient) ->
     assert "create" in actions and history.audit.total == len(actions)
 
 
+async def test_a_quarantined_reminder_reads_and_lists(client: AsyncRemindersClient, pool: Pool) -> None:
+    """What a poller set aside is a status the client knows: one read, a page holding it, the filter."""
+    kept = await client.create(OneTime(321, ASSISTANT, "{}", trigger_at=later(3600)))
+    aside = await client.create(OneTime(321, ASSISTANT, "{}", trigger_at=later(3600)))
+    await pool.execute("UPDATE reminders SET status = 'quarantined' WHERE id = $1", aside.id)
+    assert (await client.get(aside.id)).status == "quarantined"
+    assert {r.id for r in (await client.list_user(321)).items} == {kept.id, aside.id}
+    assert [r.id for r in (await client.list_user(321, status="quarantined")).items] == [aside.id]
+
+
 async def test_ack_directly_and_through_the_consumer(
     client: AsyncRemindersClient, settings: Settings, pool: Pool, redis_client: redis.Redis
 ) -> None:
