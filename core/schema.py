@@ -38,12 +38,8 @@ reminders = sa.Table(
     sa.Column("next_run_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("last_triggered_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("misfire_policy", sa.Text, nullable=False, server_default="fire_once"),
-    sa.Column(
-        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column(
-        "updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("ack_required", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("misfire_grace_seconds", sa.Integer, nullable=False, server_default="60"),
     # A Fernet token of the payload, and the fingerprint of the key it was made with.
@@ -97,12 +93,8 @@ deliveries = sa.Table(
     sa.Column("scheduled_for", sa.TIMESTAMP(timezone=True), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
     sa.Column("state", sa.Text, nullable=False, server_default="pending"),
-    sa.Column(
-        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column(
-        "updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("sent_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("acked_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
@@ -113,9 +105,7 @@ deliveries = sa.Table(
     sa.Column("dead_lettered_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.CheckConstraint(_in("state", DELIVERY_STATES), name="deliveries_state_check"),
     sa.UniqueConstraint("reminder_id", "scheduled_for", name="deliveries_occurrence_key"),
-    sa.Index(
-        "deliveries_pending_idx", "created_at", postgresql_where=sa.text("state = 'pending'")
-    ),
+    sa.Index("deliveries_pending_idx", "created_at", postgresql_where=sa.text("state = 'pending'")),
     sa.Index(
         "deliveries_redelivery_idx",
         "next_attempt_at",
@@ -136,9 +126,7 @@ audit_log = sa.Table(
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("reminder_id", pg.UUID(as_uuid=True), nullable=True),
-    sa.Column(
-        "details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
-    ),
+    sa.Column("details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Index("audit_log_reminder_id_idx", "reminder_id"),
 )
 
@@ -154,9 +142,7 @@ api_keys = sa.Table(
     sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False),
     # NULL: every assistant (service and admin keys).
     sa.Column("assistant_ids", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=True),
-    sa.Column(
-        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", sa.TIMESTAMP(timezone=True), nullable=True),
     sa.UniqueConstraint("secret_hash", name="api_keys_secret_hash_key"),
     sa.Index("api_keys_prefix_idx", "prefix"),
@@ -181,8 +167,6 @@ idempotency_keys = sa.Table(
     # SHA-256 of the request body: the same key with another body is refused.
     sa.Column("request_hash", sa.LargeBinary, nullable=False),
     sa.Column("reminder_id", pg.UUID(as_uuid=True), nullable=False),
-    sa.Column(
-        "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Index("idempotency_keys_created_at_idx", "created_at"),
 )

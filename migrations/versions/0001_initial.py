@@ -81,9 +81,7 @@ def upgrade() -> None:
         sa.Column("sent_at", TS, nullable=True),
         sa.Column("acked_at", TS, nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
-        sa.CheckConstraint(
-            "state IN ('pending', 'sent', 'acked', 'dead')", name="deliveries_state_check"
-        ),
+        sa.CheckConstraint("state IN ('pending', 'sent', 'acked', 'dead')", name="deliveries_state_check"),
         sa.UniqueConstraint("reminder_id", "scheduled_for", name="deliveries_occurrence_key"),
     )
     op.create_index(

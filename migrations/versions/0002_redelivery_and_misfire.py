@@ -26,13 +26,9 @@ def upgrade() -> None:
         "reminders",
         sa.Column("misfire_grace_seconds", sa.Integer, nullable=False, server_default="60"),
     )
-    op.create_check_constraint(
-        "reminders_misfire_grace_check", "reminders", "misfire_grace_seconds >= 0"
-    )
+    op.create_check_constraint("reminders_misfire_grace_check", "reminders", "misfire_grace_seconds >= 0")
     op.add_column("deliveries", sa.Column("next_attempt_at", TS, nullable=True))
-    op.add_column(
-        "deliveries", sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false())
-    )
+    op.add_column("deliveries", sa.Column("late", sa.Boolean, nullable=False, server_default=sa.false()))
     op.add_column("deliveries", sa.Column("dead_lettered_at", TS, nullable=True))
     op.create_index(
         "deliveries_redelivery_idx",

@@ -31,9 +31,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Ciphertext cannot be decrypted here (the keys are not in the database): refuse rather than
     # lose payloads.
-    encrypted = op.get_bind().execute(
-        sa.text("SELECT count(*) FROM reminders WHERE payload IS NULL")
-    ).scalar_one()
+    encrypted = (
+        op.get_bind().execute(sa.text("SELECT count(*) FROM reminders WHERE payload IS NULL")).scalar_one()
+    )
     if encrypted:
         raise RuntimeError(
             f"{encrypted} reminders hold only an encrypted payload; downgrading below 0003 would lose them"

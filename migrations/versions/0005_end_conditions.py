@@ -22,12 +22,8 @@ def upgrade() -> None:
     op.add_column("reminders", sa.Column("start_at", TS, nullable=True))
     op.add_column("reminders", sa.Column("until", TS, nullable=True))
     op.add_column("reminders", sa.Column("max_runs", sa.Integer, nullable=True))
-    op.add_column(
-        "reminders", sa.Column("runs_count", sa.Integer, nullable=False, server_default="0")
-    )
-    op.create_check_constraint(
-        "reminders_max_runs_check", "reminders", "max_runs IS NULL OR max_runs > 0"
-    )
+    op.add_column("reminders", sa.Column("runs_count", sa.Integer, nullable=False, server_default="0"))
+    op.create_check_constraint("reminders_max_runs_check", "reminders", "max_runs IS NULL OR max_runs > 0")
 
 
 def downgrade() -> None:

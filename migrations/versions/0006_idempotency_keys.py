@@ -24,9 +24,7 @@ def upgrade() -> None:
         sa.Column("key", sa.Text, primary_key=True),
         sa.Column("request_hash", sa.LargeBinary, nullable=False),
         sa.Column("reminder_id", pg.UUID(as_uuid=True), nullable=False),
-        sa.Column(
-            "created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
+        sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_index("idempotency_keys_created_at_idx", "idempotency_keys", ["created_at"])
 

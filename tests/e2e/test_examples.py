@@ -27,6 +27,7 @@ async def up_url(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIter
     async with running_up(database_url, redis_url, tmp_path / "data") as stack:
         yield stack.url
 
+
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 RUN_TIMEOUT = 20.0
 

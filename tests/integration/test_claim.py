@@ -20,9 +20,7 @@ async def test_two_pollers_fire_5000_due_reminders_exactly_once(
     settings: Settings, pool: Pool, redis_client: redis.Redis
 ) -> None:
     await insert_many_due(pool, 5000)
-    pollers = [
-        Poller(settings.model_copy(update={"batch_size": 200}), pool, redis_client) for _ in range(2)
-    ]
+    pollers = [Poller(settings.model_copy(update={"batch_size": 200}), pool, redis_client) for _ in range(2)]
     recorded = await asyncio.gather(*(p.poll() for p in pollers))
     assert sum(recorded) == 5000
     assert all(n > 0 for n in recorded), "both pollers should have claimed work side by side"
@@ -93,7 +91,6 @@ async def test_duplicate_occurrence_is_not_recorded_twice(pool: Pool) -> None:
     again = await claim_unconfirmed(pool)
     assert again.claimed == 1 and again.occurrences == []
     assert await pool.fetchval("SELECT count(*) FROM deliveries") == 1
-
 
 
 async def test_one_poller_draining_in_several_lanes_fires_each_reminder_once(

@@ -217,9 +217,7 @@ async def test_api_errors_become_typed_errors(client: AsyncRemindersClient) -> N
 
 async def test_credential_errors(settings: Settings, pool: Pool) -> None:
     app = transport(
-        settings.model_copy(
-            update={"api_keys": f"bot-key@{ASSISTANT}", "jwt_secret": SecretStr(JWT_SECRET)}
-        ),
+        settings.model_copy(update={"api_keys": f"bot-key@{ASSISTANT}", "jwt_secret": SecretStr(JWT_SECRET)}),
         pool,
     )
     async with AsyncRemindersClient("http://api", api_key="wrong", transport=app) as wrong:
