@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run        start PostgreSQL, Redis, the API and 2 pollers (Ctrl-C stops)"
 	@echo "make test       lint + typecheck + pytest"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff (lint and format)"
 	@echo "make typecheck  mypy --strict"
 	@echo "make bench      every benchmark in loadtests/ and whether its target is met (FULL=1: full sizes)"
 	@echo "make clean      remove .venv and .data"
@@ -53,6 +53,7 @@ test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -108,7 +108,7 @@ NOT_MIGRATED = (
 )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:  # noqa: C901 (one small handler per error class, registered together)
     """Map NotFound→404, Forbidden→403, Conflict or a stored schedule that cannot be computed→409,
     backing services down or RetryLater→503."""
 

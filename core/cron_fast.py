@@ -66,7 +66,7 @@ def _number(token: str, position: int) -> int | None:
     return _NAMES[position].get(token)
 
 
-def _expand_item(item: str, position: int) -> list[int] | None:
+def _expand_item(item: str, position: int) -> list[int] | None:  # noqa: C901 (cron field grammar, one case each)
     """The values of one list item as croniter expands it, or None for anything not handled."""
     base, slash, step_text = item.partition("/")
     low_text, dash, high_text = base.partition("-")

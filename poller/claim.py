@@ -77,9 +77,59 @@ class _Batch:
     audit_reminders: list[UUID] = field(default_factory=list)
     audit_details: list[str] = field(default_factory=list)
 
+    # Aligned with event_ids: the row and fire behind each occurrence to record, and its payload.
+    sources: list[tuple[asyncpg.Record, Fire, str]] = field(default_factory=list)
+
     # Rows set aside (status quarantined): what the poller could not plan or encode.
     quarantined: list[UUID] = field(default_factory=list)
     quarantine_reasons: list[tuple[UUID, str]] = field(default_factory=list)
+
+    def add_row(self, row: asyncpg.Record, fired_at: datetime, cipher: PayloadCipher) -> None:
+        """Plan one claimed row and add what it does to the batch; set it aside if it cannot be."""
+        reminder_id: UUID = row["reminder_id"]
+        try:
+            outcome = plan(Due.from_row(row), fired_at)
+            # Decrypted here, not after the plan is recorded: a payload no key opens is found
+            # while its row can still be set aside alone (the same one decryption per fire).
+            payload = cipher.read(row["payload_ciphertext"], row["payload"]) if outcome.fires else ""
+        except PayloadCryptoError as exc:
+            self.quarantine(reminder_id, "payload", type(exc).__name__)
+            return
+        except Exception as exc:  # whatever the row holds, it must not stop the other rows
+            self.quarantine(reminder_id, "plan", _describe(exc))
+            return
+        if outcome.ended is not None:
+            self.audit(
+                "complete", reminder_id, reason=outcome.ended, runs=row["runs_count"] + len(outcome.fires)
+            )
+        self.ids.append(reminder_id)
+        self.next_runs.append(outcome.next_run_at)
+        self.statuses.append(outcome.status)
+        self.fired.append(len(outcome.fires))
+        for fire in outcome.fires:
+            event_id = event_id_for(reminder_id, fire.scheduled_for)
+            self.event_ids.append(event_id)
+            self.event_reminders.append(reminder_id)
+            self.scheduled.append(fire.scheduled_for)
+            self.late.append(fire.late)
+            self.ack_required.append(row["ack_required"])
+            self.fire_details.append(_fire_details(event_id, fire))
+            self.sources.append((row, fire, payload))
+        for missed in outcome.skipped:
+            self.audit(
+                "skip",
+                reminder_id,
+                scheduled_for=format_time(missed),
+                policy=row["misfire_policy"],
+                reason="misfire",
+            )
+        if outcome.truncated:
+            self.audit(
+                "misfire_truncated",
+                reminder_id,
+                reason="more missed occurrences than the limit; the series restarts from now",
+                next_run_at=format_time(outcome.next_run_at) if outcome.next_run_at else None,
+            )
 
     def quarantine(self, reminder_id: UUID, reason: str, error: str) -> None:
         self.quarantined.append(reminder_id)
@@ -120,55 +170,9 @@ async def claim_batch(
         if not rows:
             return ClaimResult(len(unreadable), [], quarantined=batch.quarantine_reasons)
         fired_at: datetime = rows[0]["db_now"]
-        # Aligned with batch.event_ids: the row and fire behind each occurrence to record.
-        sources: list[tuple[asyncpg.Record, Fire, str]] = []
         for row in rows:
-            reminder_id: UUID = row["reminder_id"]
-            try:
-                outcome = plan(Due.from_row(row), fired_at)
-                # Decrypted here, not after the plan is recorded: a payload no key opens is found
-                # while its row can still be set aside alone (the same one decryption per fire).
-                payload = cipher.read(row["payload_ciphertext"], row["payload"]) if outcome.fires else ""
-            except PayloadCryptoError as exc:
-                batch.quarantine(reminder_id, "payload", type(exc).__name__)
-                continue
-            except Exception as exc:  # whatever the row holds, it must not stop the other rows
-                batch.quarantine(reminder_id, "plan", _describe(exc))
-                continue
-            if outcome.ended is not None:
-                batch.audit(
-                    "complete", reminder_id, reason=outcome.ended, runs=row["runs_count"] + len(outcome.fires)
-                )
-            batch.ids.append(reminder_id)
-            batch.next_runs.append(outcome.next_run_at)
-            batch.statuses.append(outcome.status)
-            batch.fired.append(len(outcome.fires))
-            for fire in outcome.fires:
-                event_id = event_id_for(reminder_id, fire.scheduled_for)
-                batch.event_ids.append(event_id)
-                batch.event_reminders.append(reminder_id)
-                batch.scheduled.append(fire.scheduled_for)
-                batch.late.append(fire.late)
-                batch.ack_required.append(row["ack_required"])
-                batch.fire_details.append(_fire_details(event_id, fire))
-                sources.append((row, fire, payload))
-
-            for missed in outcome.skipped:
-                batch.audit(
-                    "skip",
-                    reminder_id,
-                    scheduled_for=format_time(missed),
-                    policy=row["misfire_policy"],
-                    reason="misfire",
-                )
-            if outcome.truncated:
-                batch.audit(
-                    "misfire_truncated",
-                    reminder_id,
-                    reason="more missed occurrences than the limit; the series restarts from now",
-                    next_run_at=format_time(outcome.next_run_at) if outcome.next_run_at else None,
-                )
-        occurrences = _occurrences(batch.event_ids, sources, fired_at)
+            batch.add_row(row, fired_at, cipher)
+        occurrences = _occurrences(batch.event_ids, batch.sources, fired_at)
         pushed = await push_first.push(occurrences) if occurrences else None
         if batch.quarantined:
             # After the push: a quarantined row leaves its assistant's live count, whose row this

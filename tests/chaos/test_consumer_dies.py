@@ -42,7 +42,7 @@ class ConsumerDied(RuntimeError):
 
 
 @pytest.mark.timeout(120)
-async def test_unacked_events_are_redelivered_then_dead_lettered(chaos: ChaosCluster) -> None:
+async def test_unacked_events_are_redelivered_then_dead_lettered(chaos: ChaosCluster) -> None:  # noqa: C901 (one scenario)
     await chaos.start_api()
     await chaos.start_pollers(
         2, REMINDERS_ACK_TIMEOUT=str(ACK_TIMEOUT_S), REMINDERS_MAX_ATTEMPTS=str(MAX_ATTEMPTS)
