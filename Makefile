@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dev tools (tests, linters, locust...) on top: `make run` installs only the service.
+DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 .PHONY: help .venv run test lint typecheck pytest bench clean
@@ -15,7 +17,7 @@ help:
 	@echo "make bench      every benchmark in loadtests/ and whether its target is met (FULL=1: full sizes)"
 	@echo "make clean      remove .venv and .data"
 
-.venv: $(STAMP)
+.venv: $(DEV_STAMP)
 
 # Rebuilt when pyproject.toml changes. A Debian python3 without venv support (python3-venv) leaves
 # a pip-less .venv behind, so that case is detected, cleaned up and, as root, fixed with apt-get.
@@ -43,6 +45,10 @@ $(STAMP): pyproject.toml
 	  fi; \
 	fi
 	$(BIN)/pip install -U pip
+	$(BIN)/pip install -e .
+	@touch $@
+
+$(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -e '.[dev]'
 	@touch $@
 
@@ -51,18 +57,18 @@ run: $(STAMP)
 
 test: lint typecheck pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 
 # FULL=1 adds the issue's full sizes (the 1M burst, the 10M-row table): allow about 20 minutes more.
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m loadtests.run_all $(if $(FULL),--full)
 
 clean:
