@@ -168,3 +168,17 @@ def test_the_create_queries_take_a_new_reminders_fields_and_the_cap(name: str) -
 
 def test_record_fires_takes_exactly_the_fields_of_its_params() -> None:
     named["record_fires"].check(RecordFires)
+
+
+def test_the_two_create_queries_unpack_and_insert_alike() -> None:
+    """Two statements, not one with a mode flag (which cost the optimistic one the exact one's
+    CTEs): what they share must stay the same text."""
+    optimistic, exact = named["create_reminders"].sql, named["create_reminders_within_cap"].sql
+
+    def between(sql: str, start: str, end: str) -> str:
+        return sql[sql.index(start) : sql.index(end, sql.index(start))]
+
+    assert between(optimistic, "FROM unnest(", "AS n(") == between(exact, "FROM unnest(", "WITH ORDINALITY")
+    assert between(optimistic, "INSERT INTO reminders", "FROM n") == between(
+        exact, "INSERT INTO reminders", "FROM admitted"
+    )
