@@ -127,7 +127,7 @@ async def create_reminder(
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
     Past ``live_cap`` live reminders of the assistant (0: no cap) it is a 409, decided atomically
-    in the insert (create_reminders in sql/reminders.sql). ``batcher`` writes the row together
+    in the insert (core/store/reminders.py, create_reminders). ``batcher`` writes the row together
     with those of concurrent creates (api/batches.py).
     """
     if not principal.can_act_for(body.assistant_id):

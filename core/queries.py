@@ -5,7 +5,9 @@ header describe it, and the query runs until the next header. A query spells its
 either as ``$1, $2, ...`` (call sites say ``queries["claim_due"]`` and pass them in order) or by
 name, ``:ids``: those are turned into ``$n`` once, here, and ``named["record_fires"].args(params)``
 takes them from a frozen dataclass whose fields carry the same names. ``::type`` casts, quoted
-text and comments are never taken for a name.
+text ('...', "...") and ``--`` comments are never taken for a name; a query with named parameters
+may not use what this scanner does not read (dollar quotes, block comments, E'' strings, array
+slices with a colon): it fails at load rather than being rewritten wrong.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 # Quoted text, a quoted identifier and a comment, kept as they are; else a named parameter: a colon
 # not part of a ``::`` cast, then a name.
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|(?<![:\w]):([a-z_][a-z0-9_]*)")
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|(?<![:\w]):([A-Za-z_]\w*)")
+# What the scanner above cannot tell apart from a parameter or from the end of quoted text.
+_UNREAD = re.compile(r"\$\$|/\*|\[[^\]]*:")
+_ESCAPE_STRING = re.compile(r"\bE'", re.IGNORECASE)
 _POSITIONAL = re.compile(r"\$\d")
 
 
@@ -75,8 +80,14 @@ def to_positional(name: str, sql: str) -> Query:
         return f"${order.setdefault(param, len(order) + 1)}"
 
     converted = _TOKEN.sub(replace, sql)
-    if order and _POSITIONAL.search(_TOKEN.sub(lambda m: "" if m.group(1) is None else m.group(0), sql)):
-        raise ValueError(f"query {name!r} mixes $n and :name parameters")
+    if order:
+        code = _TOKEN.sub(lambda m: "" if m.group(1) is None else m.group(0), sql)
+        if _POSITIONAL.search(code):
+            raise ValueError(f"query {name!r} mixes $n and :name parameters")
+        if _UNREAD.search(code) or _ESCAPE_STRING.search(sql):
+            raise ValueError(
+                f"query {name!r} has named parameters and a construct core/queries.py does not read"
+            )
     return Query(name, converted, tuple(order))
 
 

@@ -73,7 +73,8 @@ LIVE_STATUSES = (ReminderStatus.PENDING, ReminderStatus.ACTIVE, ReminderStatus.P
 # What the poller claims when due, as sql/claim.sql spells it (a paused reminder keeps its
 # next_run_at but is not claimed).
 SCHEDULED_STATUSES = (ReminderStatus.PENDING, ReminderStatus.ACTIVE)
-# A reminder that is over: it never fires again and a PATCH is refused (a DELETE still cancels it).
+# A reminder that is over: it never fires again (unless an operator repairs a quarantined one) and
+# a PATCH is refused (a DELETE still cancels it).
 ENDED_STATUSES = (ReminderStatus.COMPLETED, ReminderStatus.CANCELLED, ReminderStatus.QUARANTINED)
 
 

@@ -32,7 +32,7 @@ class ClaimResult:
     occurrences: list[Occurrence]
     skipped: int = 0
     pushed_at: datetime | None = None
-    # Each reminder set aside as quarantined, with why: "plan" or "payload".
+    # Each reminder set aside as quarantined, with why: "plan", "payload" or "decode".
     quarantined: list[tuple[UUID, str]] = field(default_factory=list)
 
 

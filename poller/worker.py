@@ -137,7 +137,8 @@ class Poller:
 
     @property
     def fired(self) -> int:
-        """Events this poller has sent (fires and redeliveries whose push it confirmed)."""
+        """Events in the pushes Redis confirmed to this poller (fires and redeliveries; a stray
+        another poller pushed too counts here as well, but once in the metrics)."""
         return self.sender.fired
 
     # -- the poll tick ------------------------------------------------------------------------

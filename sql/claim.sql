@@ -20,7 +20,7 @@ FOR UPDATE SKIP LOCKED;
 -- and audit each new one as a fire by actor. When pushed is true the events are already in Redis
 -- (pushed inside this transaction) and the deliveries start as sent, with the redelivery time set
 -- as mark_sent sets it for a first attempt (ack_timeout seconds, plus up to 20 % jitter); else they
--- start pending, for the caller or the sweep to push. The unique (reminder_id, scheduled_for) key
+-- start pending, for the sweep to push. The unique (reminder_id, scheduled_for) key
 -- stops an occurrence from being recorded twice; RETURNING names the new deliveries, and only
 -- those are audited, with their fire_details (aligned with event_ids). The details come built
 -- from Python: spelling the time in SQL (to_char) cost PostgreSQL more per fire than parsing the

@@ -182,3 +182,22 @@ def test_the_two_create_queries_unpack_and_insert_alike() -> None:
     assert between(optimistic, "INSERT INTO reminders", "FROM n") == between(
         exact, "INSERT INTO reminders", "FROM admitted"
     )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT $$ :a $$, :b",
+        "SELECT /* :a */ :b",
+        r"SELECT E'it\'s :a', :b",
+        "SELECT (:arr::int[])[:n]",
+        "SELECT (:arr::int[])[1 :n]",
+    ],
+)
+def test_what_the_scanner_does_not_read_fails_at_load(sql: str) -> None:
+    with pytest.raises(ValueError, match="does not read"):
+        to_positional("q", sql)
+
+
+def test_names_may_have_capitals() -> None:
+    assert to_positional("q", "SELECT :fooBar").params == ("fooBar",)
