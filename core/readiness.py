@@ -32,7 +32,9 @@ def migration_heads(versions: Path = PROJECT_ROOT / "migrations" / "versions") -
     """The head revision(s) of the migration scripts; reads files, so call it once at startup.
 
     Read from each script's ``revision`` and ``down_revision`` assignments rather than through
-    alembic: importing alembic (and SQLAlchemy under it) was a third of a poller's start-up.
+    alembic's ScriptDirectory, which would add 0.29 s of start-up and 20 MB of RSS to every
+    poller and API worker (alembic and SQLAlchemy imported; measured 2026-12-03 against 0.72 s and
+    78 MB for the service's own imports). tests/unit/test_readiness.py holds it to alembic's answer.
     """
     revisions: set[str] = set()
     parents: set[str] = set()
