@@ -81,8 +81,10 @@ class PayloadDecryptionError(PayloadCryptoError):
     """A stored payload cannot be decrypted with any key of the ring (or was tampered with)."""
 
 
-class InvalidSchedule(ValueError):
-    """A cron expression or time zone that cannot be used; the message says why in plain words."""
+class InvalidSchedule(ReminderError, ValueError):
+    """A cron expression or time zone that cannot be used; the message says why in plain words.
+
+    Also a ValueError: raised inside a pydantic validator, it becomes that field's 422."""
 
 
 class UnknownZone(InvalidSchedule):
