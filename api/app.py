@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from api import http_protocol
 from api.auth import KeyRing
-from api.batches import create_batcher, read_batcher
 from api.deps import security_openapi
 from api.docs_pages import install_docs
 from api.errors import install_error_handlers
@@ -34,6 +33,7 @@ from core.metrics import Metrics
 from core.readiness import migration_heads
 from core.settings import Settings
 from core.stats import refresh_forever
+from core.store.reminders import Creates, Reads
 
 # How long the lifespan waits for the first connection before listening without one.
 FIRST_CONNECT_WAIT = 1.0
@@ -103,8 +103,8 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     # Payload encryption: no REMINDERS_PAYLOAD_KEYS means the API cannot start (a clear error).
     app.state.cipher = PayloadCipher.from_settings(settings)
     app.state.tokens = TokenVerifier(settings)
-    app.state.create_batcher = create_batcher(settings.max_live_reminders_per_assistant)
-    app.state.read_batcher = read_batcher()
+    app.state.creates = Creates(settings.max_live_reminders_per_assistant)
+    app.state.reads = Reads()
     install_error_handlers(app)
     # Innermost: its 503 gets the request id, the security headers and the metrics of any answer.
     app.add_middleware(UntilConnected, state=app.state)

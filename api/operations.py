@@ -13,7 +13,6 @@ import orjson
 import structlog
 
 from api.auth import Principal
-from api.batches import Batcher
 from api.request_id import request_id_var
 from api.schemas import Ack, DstPolicy, ReminderCreate, ReminderUpdate
 from core.cron import InvalidSchedule, next_fire
@@ -30,7 +29,7 @@ from core.states import (
     ReminderStatus,
     ReminderType,
 )
-from core.store.reminders import NewReminder, create_reminders
+from core.store.reminders import Creates, NewReminder, Reads
 
 log = structlog.get_logger("api")
 
@@ -119,16 +118,15 @@ async def create_reminder(
     principal: Principal,
     body: ReminderCreate,
     cipher: PayloadCipher,
-    live_cap: int = 0,
+    creates: Creates,
     idempotency_key: str | None = None,
-    batcher: Batcher[NewReminder] | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """Store a new reminder with its first fire; a past ``trigger_at`` fires at once.
 
     The payload is stored only encrypted (``cipher``'s primary key); it is never logged.
-    Past ``live_cap`` live reminders of the assistant (0: no cap) it is a 409, decided atomically
-    in the insert (core/store/reminders.py, create_reminders). ``batcher`` writes the row together
-    with those of concurrent creates (api/batches.py).
+    Past ``creates.live_cap`` live reminders of the assistant (0: no cap) it is a 409, decided
+    atomically in the insert (core/store/reminders.py). ``creates`` writes the row together
+    with those of concurrent creates (core/store/reminders.py, Creates).
     """
     if not principal.can_act_for(body.assistant_id):
         raise Forbidden("this credential may not create reminders for that assistant_id")
@@ -136,7 +134,7 @@ async def create_reminder(
     if idempotency_key is None:
         # The only write is one statement (the reminder with its audit row), atomic by itself: no
         # BEGIN and COMMIT, and no connection held between steps (the batch has its own).
-        row = await _create(pool, principal, body, cipher, reminder_id, live_cap, batcher)
+        row = await _create(pool, principal, body, cipher, reminder_id, creates)
     else:
         async with pool.acquire() as conn, conn.transaction():
             request_hash = hashlib.sha256(body.model_dump_json().encode()).digest()
@@ -159,7 +157,7 @@ async def create_reminder(
                 first = await conn.fetchrow(queries["get_reminder"], prior["reminder_id"])
                 assert first is not None
                 return first, False
-            row = await _create(conn, principal, body, cipher, reminder_id, live_cap, None)
+            row = await _create(conn, principal, body, cipher, reminder_id, creates)
     log.info(
         "create",
         reminder_id=str(reminder_id),
@@ -171,14 +169,13 @@ async def create_reminder(
     return row, True
 
 
-async def _create(  # noqa: C901 (the create path: issue 18, point 4, is its redesign)
+async def _create(
     db: Pool | Connection,
     principal: Principal,
     body: ReminderCreate,
     cipher: PayloadCipher,
     reminder_id: UUID,
-    live_cap: int,
-    batcher: Batcher[NewReminder] | None,
+    creates: Creates,
 ) -> asyncpg.Record:
     """Work out the first fire and write the reminder, within the live cap; on ``db``, a pool or
     the connection of the caller's transaction."""
@@ -236,19 +233,14 @@ async def _create(  # noqa: C901 (the create path: issue 18, point 4, is its red
             guess=guessed_from,
         )
 
-    async def insert(row: NewReminder) -> asyncpg.Record | None:
-        if batcher is not None and isinstance(db, asyncpg.Pool):
-            return await batcher.submit(db, row)  # made with the same cap
-        return (await create_reminders(db, [row], live_cap)).get(reminder_id)
-
-    written = await insert(values(next_run_at, guess))
+    written = await creates.create(db, values(next_run_at, guess))
     if written is None and guess is not None:
         # Refused for the guess, or for the cap: asked again with the database's clock, only the
         # cap can refuse it.
-        written = await insert(values(await _first_fire(db, body, policy), None))
+        written = await creates.create(db, values(await _first_fire(db, body, policy), None))
     if written is None:
         raise Conflict(
-            f"assistant {body.assistant_id} has reached its limit of {live_cap} live (pending, "
+            f"assistant {body.assistant_id} has reached its limit of {creates.live_cap} live (pending, "
             "active or paused) reminders; complete or cancel some first"
         )
     try:
@@ -263,11 +255,11 @@ async def _create(  # noqa: C901 (the create path: issue 18, point 4, is its red
 
 
 async def get_reminder(
-    pool: Pool, principal: Principal, reminder_id: UUID, batcher: Batcher[UUID] | None = None
+    pool: Pool, principal: Principal, reminder_id: UUID, reads: Reads | None = None
 ) -> asyncpg.Record:
-    """One reminder the caller may see; ``batcher`` reads it with those of concurrent reads."""
-    if batcher is not None:
-        return _visible(await batcher.submit(pool, reminder_id), principal)
+    """One reminder the caller may see; ``reads`` reads it with those of concurrent reads."""
+    if reads is not None:
+        return _visible(await reads.get(pool, reminder_id), principal)
     return _visible(await pool.fetchrow(queries["get_reminder"], reminder_id), principal)
 
 

@@ -41,7 +41,6 @@ from api.schemas import (
 from core.cron import InvalidSchedule, on_transition_day, upcoming, validate_cron, zone
 from core.crypto import PayloadCipher
 from core.exceptions import UnknownZone
-from core.settings import Settings
 from core.states import LIVE_STATUSES, DeliveryState, DstGap, DstRepeated, ReminderStatus, ReminderType
 
 
@@ -108,11 +107,13 @@ Page = Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1..100)")]
 
 
-def _reminder_data(row: asyncpg.Record, cipher: PayloadCipher) -> dict[str, Any]:
+def _reminder_data(row: asyncpg.Record, cipher: PayloadCipher, payload: str | None = None) -> dict[str, Any]:
     # The stored payload is ciphertext (plaintext only on rows older than encryption); the
-    # response carries the decrypted JSON string, and never the key id.
+    # response carries the decrypted JSON string (or ``payload``, the one just stored), and never
+    # the key id.
     data = dict(row)
-    data["payload"] = cipher.read(data.pop("payload_ciphertext", None), data.get("payload"))
+    ciphertext = data.pop("payload_ciphertext", None)
+    data["payload"] = payload if payload is not None else cipher.read(ciphertext, data.get("payload"))
     data.pop("payload_key_id", None)
     data["dst_policy"] = {"gap": data.pop("dst_gap"), "repeated": data.pop("dst_repeated")}
     return data
@@ -123,7 +124,10 @@ def _reminder(row: asyncpg.Record, cipher: PayloadCipher) -> Reminder:
 
 
 def _reminder_response(
-    row: asyncpg.Record, cipher: PayloadCipher, status_code: int = status.HTTP_200_OK
+    row: asyncpg.Record,
+    cipher: PayloadCipher,
+    status_code: int = status.HTTP_200_OK,
+    payload: str | None = None,
 ) -> Response:
     """A ``Reminder`` answer serialized straight from the row (see ``reminder_json``).
 
@@ -131,7 +135,7 @@ def _reminder_response(
     ``Response`` skips FastAPI's validation and serialization of the model, which the row (typed
     by the database) does not need: most of the CPU of a GET went there.
     """
-    body = reminder_json(_reminder_data(row, cipher))
+    body = reminder_json(_reminder_data(row, cipher, payload))
     return Response(body, status_code=status_code, media_type="application/json")
 
 
@@ -172,19 +176,13 @@ async def create_reminder(
     """Create a one-time or recurring reminder."""
     # The app's objects straight from its state: a dependency each would cost more than the lookup.
     state = request.app.state
-    settings: Settings = state.settings
     cipher: PayloadCipher = state.cipher
     row, created = await operations.create_reminder(
-        state.pool,
-        principal,
-        body,
-        cipher,
-        live_cap=settings.max_live_reminders_per_assistant,
-        idempotency_key=idempotency_key,
-        batcher=state.create_batcher,
+        state.pool, principal, body, cipher, state.creates, idempotency_key=idempotency_key
     )
     if created:
-        return _reminder_response(row, cipher, status.HTTP_201_CREATED)
+        # The payload this request stored: no need to decrypt what was just encrypted.
+        return _reminder_response(row, cipher, status.HTTP_201_CREATED, body.payload)
     # A retry of a create that already happened: the same reminder, nothing new made.
     response = _reminder_response(row, cipher, status.HTTP_200_OK)
     response.headers["Idempotent-Replayed"] = "true"
@@ -266,7 +264,7 @@ async def list_user_reminders(
 async def get_reminder(request: Request, principal: Reader, reminder_id: UUID) -> Response:
     """One reminder."""
     state = request.app.state
-    row = await operations.get_reminder(state.pool, principal, reminder_id, state.read_batcher)
+    row = await operations.get_reminder(state.pool, principal, reminder_id, state.reads)
     return _reminder_response(row, state.cipher)
 
 

@@ -7,7 +7,8 @@ statement already (the row and its audit row), and a read by id is one too, so t
 requests go in one statement instead: while one batch is in flight, the items that arrive wait for
 the next, so batches grow with the load and a lone request goes at once. Each request still gets
 its own row back (None: not found, or a create whose clock guess was refused; see
-``create_reminders`` in sql/reminders.sql).
+``create_reminders`` in sql/reminders.sql). The batchers of reminders' creates and reads are in
+core/store/reminders.py.
 
 A batch that PostgreSQL refuses for what is in a row (not for the connection) is tried again item
 by item, so one bad row fails its own request only.
@@ -22,10 +23,8 @@ from uuid import UUID
 
 import asyncpg
 
-from core.db import Connection, Pool
-from core.exceptions import UNREADABLE, UNREADABLE_DETAIL, UnreadableRow
-from core.queries import queries
-from core.store.reminders import NewReminder, create_reminders
+from core.db import Pool
+from core.exceptions import UnreadableRow
 
 # Bounds one statement's size (and the wait of the items at the end of a long queue).
 MAX_BATCH = 100
@@ -88,29 +87,6 @@ class Batcher(Generic[Item]):
         for item, done in batch:
             if not done.done():
                 done.set_result(rows.get(self._key(item)))
-
-
-def create_batcher(live_cap: int = 0, max_batch: int = MAX_BATCH) -> Batcher[NewReminder]:
-    """Concurrent creates' rows in shared INSERTs (create_reminders), within ``live_cap``."""
-
-    async def run(pool: Pool, rows: Sequence[NewReminder]) -> Mapping[UUID, asyncpg.Record]:
-        return await create_reminders(pool, rows, live_cap)
-
-    return Batcher(run, lambda row: row.id, max_batch)
-
-
-def read_batcher() -> Batcher[UUID]:
-    """Concurrent reads by id in shared SELECTs (get_reminders)."""
-    return Batcher(fetch_rows, lambda reminder_id: reminder_id)
-
-
-async def fetch_rows(db: Pool | Connection, ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
-    """The reminders with these ids that exist, by id."""
-    try:
-        records = await db.fetch(queries["get_reminders"], list(ids))
-    except UNREADABLE as exc:
-        raise UnreadableRow(UNREADABLE_DETAIL) from exc
-    return {record["id"]: record for record in records}
 
 
 def _about_a_row(exc: asyncpg.PostgresError | UnreadableRow) -> bool:

@@ -1,8 +1,9 @@
-"""Writes of new reminders: ``create_reminders`` and ``create_reminders_within_cap``."""
+"""Reminders' creates and reads by id: the named queries, and the batchers that let concurrent
+requests of one process share one statement (core/store/batching.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
@@ -12,7 +13,9 @@ from uuid import UUID
 import asyncpg
 
 from core.db import Connection, Pool
-from core.queries import named
+from core.exceptions import UNREADABLE, UNREADABLE_DETAIL, UnreadableRow
+from core.queries import named, queries
+from core.store.batching import MAX_BATCH, Batcher
 
 # The check_violation of the insert's trigger when a create would pass its assistant's live cap.
 LIVE_CAP = "assistant_live_cap"
@@ -87,3 +90,49 @@ async def create_reminders(
 async def _fetch(db: Pool | Connection, name: str, params: dict[str, Any]) -> list[asyncpg.Record]:
     query = named[name]
     return await db.fetch(query.sql, *query.args(params))
+
+
+Write = Callable[[Pool, Sequence[NewReminder], int], Awaitable[dict[UUID, asyncpg.Record]]]
+
+
+class Creates:
+    """New reminders within ``live_cap`` (0: none): concurrent ones on a pool share statements,
+    one in a caller's transaction goes alone. ``write`` is create_reminders (tests count it)."""
+
+    def __init__(self, live_cap: int = 0, write: Write | None = None, max_batch: int = MAX_BATCH) -> None:
+        self.live_cap = live_cap
+        self._write: Write = write or create_reminders
+        self._batcher: Batcher[NewReminder] = Batcher(self._run, lambda row: row.id, max_batch)
+
+    async def create(self, db: Pool | Connection, row: NewReminder) -> asyncpg.Record | None:
+        """Write ``row``; the reminder written, or None (refused: past the cap, or a wrong guess)."""
+        if isinstance(db, asyncpg.Pool):
+            return await self._batcher.submit(db, row)
+        return (await create_reminders(db, [row], self.live_cap)).get(row.id)
+
+    async def _run(self, pool: Pool, rows: Sequence[NewReminder]) -> dict[UUID, asyncpg.Record]:
+        return await self._write(pool, rows, self.live_cap)
+
+
+async def fetch_reminders(db: Pool | Connection, ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
+    """The reminders with these ids that exist, by id (UnreadableRow: one holds a time Python
+    cannot decode)."""
+    try:
+        records = await db.fetch(queries["get_reminders"], list(ids))
+    except UNREADABLE as exc:
+        raise UnreadableRow(UNREADABLE_DETAIL) from exc
+    return {record["id"]: record for record in records}
+
+
+class Reads:
+    """Reads by id: concurrent ones on a pool share one SELECT."""
+
+    def __init__(self) -> None:
+        self._batcher: Batcher[UUID] = Batcher(self._run, lambda reminder_id: reminder_id)
+
+    async def get(self, pool: Pool, reminder_id: UUID) -> asyncpg.Record | None:
+        """The reminder, or None if there is none."""
+        return await self._batcher.submit(pool, reminder_id)
+
+    async def _run(self, pool: Pool, ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
+        return await fetch_reminders(pool, ids)

@@ -1,4 +1,5 @@
-"""Concurrent creates and reads share statements (api/batches.py): each gets its own row, or error."""
+"""Concurrent creates and reads share statements (core/store/reminders.py, batching.py): each
+gets its own row, or error."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ import asyncpg
 import httpx
 import pytest
 
-from api import batches
 from api.app import create_app
-from api.batches import create_batcher, read_batcher
 from core.db import Pool
 from core.settings import Settings
-from core.store.reminders import NewReminder, create_reminders
+from core.store import reminders as store
+from core.store.reminders import Creates, NewReminder, Reads, create_reminders
 from tests.conftest import TEST_API_KEY
 from tests.factories import ASSISTANT_ID, new_reminder
 
@@ -37,16 +37,16 @@ def row(
 
 
 def count_batches(monkeypatch: pytest.MonkeyPatch, runner: str) -> list[int]:
-    """The size of every batch the real ``batches.<runner>`` runs from now on."""
+    """The size of every batch the real ``core.store.reminders.<runner>`` runs from now on."""
     sizes: list[int] = []
-    real = getattr(batches, runner)
+    real = getattr(store, runner)
 
     async def counted(db: Any, items: Sequence[Any], *args: Any) -> dict[uuid.UUID, asyncpg.Record]:
         sizes.append(len(items))
         result: dict[uuid.UUID, asyncpg.Record] = await real(db, items, *args)
         return result
 
-    monkeypatch.setattr(batches, runner, counted)
+    monkeypatch.setattr(store, runner, counted)
     return sizes
 
 
@@ -59,9 +59,9 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_concurrent_creates_share_statements_and_each_gets_its_row(
     pool: Pool, statements: list[int]
 ) -> None:
-    batcher = create_batcher()
+    creates = Creates()
     rows = [row() for _ in range(40)]
-    written = await asyncio.gather(*(batcher.submit(pool, r) for r in rows))
+    written = await asyncio.gather(*(creates.create(pool, r) for r in rows))
     assert [w["id"] for w in written if w is not None] == [r.id for r in rows]
     assert sum(statements) == 40 and len(statements) < 40, statements
     assert await pool.fetchval("SELECT count(*) FROM reminders") == 40
@@ -69,17 +69,17 @@ async def test_concurrent_creates_share_statements_and_each_gets_its_row(
 
 
 async def test_batches_are_bounded(pool: Pool, statements: list[int]) -> None:
-    batcher = create_batcher(max_batch=5)
-    await asyncio.gather(*(batcher.submit(pool, row()) for _ in range(23)))
+    creates = Creates(max_batch=5)
+    await asyncio.gather(*(creates.create(pool, row()) for _ in range(23)))
     assert max(statements) <= 5 and sum(statements) == 23
 
 
 async def test_a_bad_row_fails_only_its_own_create(pool: Pool) -> None:
-    batcher = create_batcher()
+    creates = Creates()
     good = [row() for _ in range(5)]
     bad = row(grace=-1)  # refused by reminders_misfire_grace_check
     results = await asyncio.gather(
-        *(batcher.submit(pool, r) for r in [*good[:3], bad, *good[3:]]), return_exceptions=True
+        *(creates.create(pool, r) for r in [*good[:3], bad, *good[3:]]), return_exceptions=True
     )
     assert isinstance(results[3], asyncpg.CheckViolationError)
     assert [r["id"] for r in results if isinstance(r, asyncpg.Record)] == [g.id for g in good]
@@ -88,21 +88,21 @@ async def test_a_bad_row_fails_only_its_own_create(pool: Pool) -> None:
 
 
 async def test_a_refused_clock_guess_comes_back_as_none(pool: Pool) -> None:
-    batcher = create_batcher()
+    creates = Creates()
     past = datetime.now(UTC) - timedelta(minutes=1)
     # Guessed from an hour ago, with a "next fire" already past: the insert refuses it.
     refused = row(guess=past - timedelta(hours=1), next_run_at=past)
     kept = row(guess=datetime.now(UTC) - timedelta(seconds=1))
-    results = await asyncio.gather(batcher.submit(pool, refused), batcher.submit(pool, kept))
+    results = await asyncio.gather(creates.create(pool, refused), creates.create(pool, kept))
     assert results[0] is None
     assert results[1] is not None and results[1]["id"] == kept.id
     assert await pool.fetchval("SELECT count(*) FROM audit_log") == 1
 
 
 async def test_a_cancelled_create_does_not_take_the_batch_down(pool: Pool) -> None:
-    batcher = create_batcher()
+    creates = Creates()
     rows = [row() for _ in range(10)]
-    tasks = [asyncio.ensure_future(batcher.submit(pool, r)) for r in rows]
+    tasks = [asyncio.ensure_future(creates.create(pool, r)) for r in rows]
     await asyncio.sleep(0)
     tasks[4].cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -135,12 +135,12 @@ async def test_the_api_batches_concurrent_creates(
 
 
 async def test_concurrent_reads_share_statements(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
-    sizes = count_batches(monkeypatch, "fetch_rows")
+    sizes = count_batches(monkeypatch, "fetch_reminders")
     rows = [row() for _ in range(20)]
     await create_reminders(pool, rows)
     missing = uuid.uuid4()
-    reader = read_batcher()
-    found = await asyncio.gather(*(reader.submit(pool, r.id) for r in rows), reader.submit(pool, missing))
+    reader = Reads()
+    found = await asyncio.gather(*(reader.get(pool, r.id) for r in rows), reader.get(pool, missing))
     assert [f["id"] for f in found[:-1] if f is not None] == [r.id for r in rows]
     assert found[-1] is None
     assert sum(sizes) == 21 and len(sizes) < 21, sizes

@@ -23,14 +23,13 @@ import pytest
 import redis.asyncio as redis
 
 from api.app import create_app
-from api.batches import Batcher
 from core import migrate
 from core.db import Connection, Pool
 from core.embedded.postgres import with_database
 from core.queries import named
 from core.settings import Settings
 from core.states import LIVE_STATUSES
-from core.store.reminders import LIVE_CAP, NewReminder, create_reminders
+from core.store.reminders import LIVE_CAP, Creates, NewReminder, create_reminders
 from poller.worker import Poller
 from tests.conftest import TEST_API_KEY, ServiceUrls
 from tests.factories import insert_reminder, new_reminder
@@ -77,9 +76,11 @@ class Batches:
         self.live_cap = live_cap
         self.sizes: list[int] = []
 
-    async def run(self, db: Pool, rows: Sequence[NewReminder]) -> dict[uuid.UUID, asyncpg.Record]:
+    async def run(
+        self, db: Pool, rows: Sequence[NewReminder], live_cap: int
+    ) -> dict[uuid.UUID, asyncpg.Record]:
         self.sizes.append(len(rows))
-        return await create_reminders(db, rows, self.live_cap)
+        return await create_reminders(db, rows, live_cap)
 
 
 @asynccontextmanager
@@ -92,7 +93,7 @@ async def apps(
         for _ in range(count):
             app = create_app(settings)
             app.state.pool = pool
-            app.state.create_batcher = Batcher(batches.run, lambda row: row.id)
+            app.state.creates = Creates(batches.live_cap, batches.run)
             clients.append(
                 await stack.enter_async_context(
                     httpx.AsyncClient(
@@ -181,7 +182,7 @@ async def test_a_replayed_create_at_the_cap_returns_the_first_reminder(
 
 
 async def test_one_statement_admits_the_rows_within_the_cap_in_order(pool: Pool) -> None:
-    """A shared statement (api/batches.py) admits each create on its own: the first ones that fit."""
+    """A shared statement (core/store/reminders.py) admits each create on its own: the first ones that fit."""
     await _seed_a(pool)
 
     def row(assistant: uuid.UUID) -> NewReminder:

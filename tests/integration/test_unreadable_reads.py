@@ -28,7 +28,7 @@ async def test_an_unreadable_row_fails_only_its_own_reads(
     bad = await insert_reminder(pool, next_run_at=LATER, cron_expression="0 9 * * *")
     await pool.execute(f"UPDATE reminders SET {change} WHERE id = $1", bad)
 
-    # Concurrent GETs share one SELECT (api/batches.py): the bad row must not fail the others'.
+    # Concurrent GETs share one SELECT (core/store/reminders.py): the bad row must not fail the others'.
     ids: list[uuid.UUID] = [*good[:6], bad, *good[6:]]
     answers = await asyncio.gather(*(api.get(f"/reminders/{rid}") for rid in ids))
     for rid, answer in zip(ids, answers, strict=True):
