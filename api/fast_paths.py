@@ -1,7 +1,11 @@
 """``POST /reminders/`` and ``GET /reminders/{reminder_id}`` without FastAPI's per-request machinery.
 
 Routing, dependency solving and body handling in FastAPI cost more CPU than everything these two
-endpoints do themselves (about half of a create or a read). Two plain Starlette routes, placed
+endpoints do themselves (about half of a create or a read). Kept for the API targets of
+docs/benchmarks.md (2,500 creates/s, 4,000 reads/s): with only the FastAPI routes, the same app
+made 2,243 and 2,247 creates/s (p99 61 ms) and 4,015 and 3,937 reads/s, against 3,147 and 2,955
+creates/s and 5,503 and 5,191 reads/s with these (loadtests/api_bench.py, 2 pairs, 2026-12-03),
+0.51 against 0.32 ms of API CPU per create. Two plain Starlette routes, placed
 before the FastAPI ones, take the ordinary requests of these endpoints and call the very functions
 FastAPI would (the ``Reader``/``Writer`` dependencies, then the endpoint), in FastAPI's order, so
 the answers, headers and errors are the same: exceptions propagate to the app's handlers as from
