@@ -20,6 +20,7 @@ from core.metrics import Metrics
 from poller.claim import PushFirst, claim_batch
 from poller.heartbeat import Heartbeat
 from poller.sender import Sender
+from poller.set_aside import SetAside
 
 log = structlog.get_logger("poller")
 
@@ -43,6 +44,7 @@ class Dispatcher:
         cipher: PayloadCipher,
         sender: Sender,
         heartbeat: Heartbeat,
+        set_aside: SetAside,
         metrics: Metrics,
         stopping: Callable[[], bool],
     ) -> None:
@@ -51,6 +53,7 @@ class Dispatcher:
         self._cipher = cipher
         self._sender = sender
         self._heartbeat = heartbeat
+        self._set_aside = set_aside
         self._metrics = metrics
         self._stopping = stopping
         self._push_first = PushFirst(sender.push_claimed, settings.ack_timeout)
@@ -83,8 +86,7 @@ class Dispatcher:
         )
         self._metrics.batch_size.observe(result.claimed)
         for reminder_id, reason in result.quarantined:
-            self._metrics.quarantined.labels(reason).inc()
-            log.error("quarantine", reminder_id=str(reminder_id), reason=reason)
+            self._set_aside.counted([reminder_id], reason)
         if result.occurrences and result.pushed_at is not None:
             # Recorded as sent in the claim itself; unpushed ones wait, pending, for the sweep.
             self._sender.claimed(result.occurrences, result.pushed_at)

@@ -77,9 +77,7 @@ class Sender:
 
     def claimed(self, occurrences: list[Occurrence], pushed_at: datetime) -> None:
         """Count and log a claim's events, recorded as sent by the claim itself."""
-        self.fired += len(occurrences)
-        self._count_sent(occurrences, None, pushed_at)
-        self._fire_log.write(occurrences)
+        self._went_out(occurrences, None, pushed_at)
 
     async def push_and_mark(self, conn: Connection, occurrences: list[Occurrence]) -> set[UUID] | None:
         """Push deliveries ``conn``'s transaction holds locked and mark them sent in it: a cancel or
@@ -97,8 +95,11 @@ class Sender:
 
     def sent(self, occurrences: list[Occurrence], marked: set[UUID]) -> None:
         """Count and log a committed push of deliveries (redeliveries, strays)."""
+        self._went_out(occurrences, marked, self._clock() + self._db_offset)
+
+    def _went_out(self, occurrences: list[Occurrence], marked: set[UUID] | None, pushed_at: datetime) -> None:
         self.fired += len(occurrences)
-        self._count_sent(occurrences, marked, self._clock() + self._db_offset)
+        self._count_sent(occurrences, marked, pushed_at)
         self._fire_log.write(occurrences)
 
     async def dead_letter(self, pool: Pool, occurrences: list[Occurrence]) -> None:

@@ -25,7 +25,7 @@ class SetAside:
         """After a fetch of deliveries failed to decode, quarantine the reminders it could not read
         (a time Python cannot hold); False if there were none (the error is another)."""
         ids = await quarantine_unreadable_delivering(self._pool, POLLER_ACTOR, error)
-        self._count(ids, "decode")
+        self.counted(ids, "decode")
         return bool(ids)
 
     async def undecryptable(self, reminder_ids: list[UUID]) -> None:
@@ -35,9 +35,10 @@ class SetAside:
             ids = await quarantine_delivering(
                 self._pool, POLLER_ACTOR, reminder_ids, "PayloadDecryptionError"
             )
-            self._count(ids, "payload")
+            self.counted(ids, "payload")
 
-    def _count(self, reminder_ids: list[UUID], reason: str) -> None:
+    def counted(self, reminder_ids: list[UUID], reason: str) -> None:
+        """Count and log reminders set aside (here, or by a claim) for ``reason``."""
         for reminder_id in reminder_ids:
             self._metrics.quarantined.labels(reason).inc()
             log.error("quarantine", reminder_id=str(reminder_id), reason=reason)

@@ -106,6 +106,7 @@ class Poller:
             self.cipher,
             self.sender,
             self.heartbeat,
+            set_aside,
             self.metrics,
             stopping,
         )
